@@ -1,0 +1,65 @@
+"""The JSON API that every transport shares, and the dashboard's page."""
+
+from __future__ import annotations
+
+import json
+
+from ticker.context import ServerContext
+from ticker.errors import InvalidRequest
+from ticker.hub import encode_ticks
+from ticker.http import JsonHandler
+from ticker.params import parse_symbols
+from ticker.resources import web_root
+
+
+class SymbolsHandler(JsonHandler):
+    """``GET /api/symbols``: the configured symbols with names and start prices."""
+
+    def get(self) -> None:
+        symbols = [
+            {"symbol": entry.symbol, "name": entry.name, "start_price": entry.price}
+            for entry in self.context.config.symbols
+        ]
+        self.write_json({"symbols": symbols})
+
+
+class SnapshotHandler(JsonHandler):
+    """``GET /api/snapshot?symbols=A,B``: the latest tick per symbol and the cursor to poll from."""
+
+    def get(self) -> None:
+        hub = self.context.hub
+        try:
+            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+        except InvalidRequest as exc:
+            self.reject(400, str(exc))
+            return
+        cursor, ticks = hub.snapshot(symbols)
+        self.write_raw_json(snapshot_body(hub.epoch, cursor, encode_ticks(ticks)))
+
+
+def snapshot_body(epoch: str, cursor: int, ticks_json: str, reset: bool = False) -> str:
+    """Build a snapshot (or reset) body around ticks that are already encoded."""
+    prefix = '{"reset":true,' if reset else "{"
+    return f'{prefix}"epoch":{json.dumps(epoch)},"cursor":{cursor},"ticks":{ticks_json}}}'
+
+
+class IndexHandler(JsonHandler):
+    """``GET /``: the dashboard page; its scripts and styles come from ``/static/``.
+
+    The page is read once, when the application is built, so no request reads the disk.
+    """
+
+    def initialize(self, context: ServerContext, page: bytes) -> None:  # type: ignore[override]
+        super().initialize(context)
+        self.page = page
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+
+    def get(self) -> None:
+        self.finish(self.page)
+
+
+def read_index_page() -> bytes:
+    return (web_root() / "index.html").read_bytes()

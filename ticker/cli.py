@@ -1,0 +1,148 @@
+"""The ``ticker`` command: ``serve`` and ``check-config``.
+
+This is the only module that configures logging handlers or writes to the terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ticker.config import Config, load_config
+from ticker.errors import ConfigError
+from ticker.resources import default_config_path
+from ticker.server import TickerServer
+
+logger = logging.getLogger("ticker.cli")
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+LOCAL_CONFIG = Path("config.toml")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    result: int = args.handler(args)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticker",
+        description="Stream simulated stock prices over WebSocket and long-poll HTTP.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the server and the dashboard")
+    serve.add_argument(
+        "--config",
+        type=Path,
+        help="config file (default: ./config.toml if present, else the one shipped with ticker)",
+    )
+    serve.add_argument("--host", help="address to listen on (default: server.host from the config)")
+    serve.add_argument(
+        "--port", type=int, help="port to listen on, 0 for any free port (default: server.port)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="lowest level logged (default: INFO; DEBUG logs every batch and request)",
+    )
+    serve.set_defaults(handler=run_serve)
+
+    check = commands.add_parser("check-config", help="validate a config file without serving")
+    check.add_argument(
+        "path", nargs="?", type=Path, help="config file (default: as for serve)"
+    )
+    check.set_defaults(handler=run_check_config)
+    return parser
+
+
+def choose_config_path(path: Path | None) -> Path:
+    """Return ``path``, else ./config.toml when it exists, else the default shipped with ticker."""
+    if path is not None:
+        return path
+    if LOCAL_CONFIG.is_file():
+        return LOCAL_CONFIG
+    return default_config_path()
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_check_config(args: argparse.Namespace) -> int:
+    path = choose_config_path(args.path)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"{path}: valid, {len(config.symbols)} symbols: {', '.join(config.symbol_names())}")
+    return EXIT_OK
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    configure_logging(args.log_level)
+    path = choose_config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        logger.error("invalid config: %s", exc)
+        return EXIT_ERROR
+    logger.info("loaded config from %s", path.resolve())
+    if args.port is not None and not 0 <= args.port <= 65535:
+        logger.error("invalid --port %d: expected a port from 0 to 65535", args.port)
+        return EXIT_USAGE
+    return asyncio.run(serve(config, args.host, args.port))
+
+
+async def serve(config: Config, host: str | None, port: int | None) -> int:
+    """Run a server until SIGINT or SIGTERM; return the exit status."""
+    server = TickerServer(config, host, port)
+    try:
+        server.start()
+    except OSError as exc:
+        where = f"{server.host}:{server.requested_port}"
+        if exc.errno == errno.EADDRINUSE:
+            logger.error(
+                "cannot listen on %s: the port is already in use; "
+                "stop the other server or choose another port with --port",
+                where,
+            )
+        else:
+            logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
+        return EXIT_ERROR
+
+    stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
+    try:
+        await stop_requested.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+        await server.stop()
+    return EXIT_OK
+
+
+def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:
+    logger.info("received %s", signal.Signals(signum).name)
+    stop_requested.set()

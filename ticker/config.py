@@ -1,0 +1,317 @@
+"""Load and validate ``config.toml`` into one frozen, typed object.
+
+Every section and key is optional except ``[[symbols]]``; a missing key takes the default
+shown in the dataclasses below. Unknown keys are rejected so that a typo cannot silently leave a
+default in force. Durations are seconds, sizes are counts of items unless a name says bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from ticker.errors import ConfigError
+
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9.\-]{1,10}")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8888
+    max_clients: int = 10000
+    """Hub subscriptions at once: WebSocket clients plus waiting long-polls."""
+
+
+@dataclass(frozen=True)
+class FeedConfig:
+    tick_interval: float = 0.5
+    time_scale: float = 1.0
+    """Simulated market seconds per real second."""
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    history_size: int = 10000
+
+
+@dataclass(frozen=True)
+class LongPollConfig:
+    hold_timeout: float = 25.0
+    max_hold_timeout: float = 60.0
+    max_ticks_per_response: int = 1000
+
+
+@dataclass(frozen=True)
+class WebSocketConfig:
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    max_message_size: int = 65536
+    """Largest client message in bytes."""
+    max_pending_messages: int = 200
+
+
+@dataclass(frozen=True)
+class SymbolConfig:
+    symbol: str
+    name: str
+    price: float
+    """Start price in dollars."""
+    volatility: float
+    """Annualised volatility of log returns (0.25 is 25 % a year)."""
+    drift: float
+    """Annualised drift of the price (0.05 is 5 % a year)."""
+
+
+@dataclass(frozen=True)
+class Config:
+    symbols: tuple[SymbolConfig, ...]
+    server: ServerConfig = ServerConfig()
+    feed: FeedConfig = FeedConfig()
+    hub: HubConfig = HubConfig()
+    longpoll: LongPollConfig = LongPollConfig()
+    websocket: WebSocketConfig = WebSocketConfig()
+    source: str = "<defaults>"
+    """The file this config was read from, for messages and logs."""
+
+    def symbol_names(self) -> tuple[str, ...]:
+        return tuple(entry.symbol for entry in self.symbols)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate the TOML file at ``path``.
+
+    Raises ConfigError, whose message names the file, the key and what is expected, for a missing
+    or unreadable file, a TOML syntax error and every invalid value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the file: {exc}") from None
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<string>") -> Config:
+    """Validate TOML text; ``source`` names it in error messages. Raises ConfigError."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message ends with "(at line L, column C)".
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    return _Validator(source).config(data)
+
+
+class _Validator:
+    """Turns the parsed TOML tables into dataclasses, naming the key of every error."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {key}: {problem}")
+
+    def config(self, data: Mapping[str, Any]) -> Config:
+        sections: dict[str, Callable[[Mapping[str, Any], str], Any]] = {
+            "server": lambda table, key: self.section(table, key, ServerConfig, self.check_server),
+            "feed": lambda table, key: self.section(table, key, FeedConfig, self.check_feed),
+            "hub": lambda table, key: self.section(table, key, HubConfig, self.check_hub),
+            "longpoll": lambda table, key: self.section(
+                table, key, LongPollConfig, self.check_longpoll
+            ),
+            "websocket": lambda table, key: self.section(
+                table, key, WebSocketConfig, self.check_websocket
+            ),
+        }
+        self.reject_unknown(data, [*sections, "symbols"], prefix="")
+
+        values: dict[str, Any] = {}
+        for name, build in sections.items():
+            table = data.get(name, {})
+            if not isinstance(table, dict):
+                raise self.fail(name, f"expected a table [{name}], got {_describe(table)}")
+            values[name] = build(table, name)
+        values["symbols"] = self.symbols(data.get("symbols"))
+        return Config(source=self.source, **values)
+
+    def reject_unknown(self, table: Mapping[str, Any], known: list[str], prefix: str) -> None:
+        for key in table:
+            if key not in known:
+                expected = ", ".join(known)
+                raise self.fail(f"{prefix}{key}", f"unknown key; expected one of: {expected}")
+
+    def section(
+        self,
+        table: Mapping[str, Any],
+        name: str,
+        cls: type[T],
+        check: Callable[[T, str], None],
+    ) -> T:
+        known = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+        self.reject_unknown(table, known, prefix=f"{name}.")
+        values: dict[str, Any] = {}
+        defaults = cls()
+        for key in known:
+            if key in table:
+                default = getattr(defaults, key)
+                values[key] = self.typed(table[key], default, f"{name}.{key}")
+        result = cls(**values)
+        check(result, name)
+        return result
+
+    def typed(self, value: Any, default: Any, key: str) -> Any:
+        """Check that ``value`` has the type of ``default``; integers are accepted as floats."""
+        if default is None:  # an optional integer, such as the seed
+            default = 0
+        if isinstance(default, bool) or isinstance(value, bool):
+            if type(value) is not type(default):
+                raise self.fail(key, f"expected {_type_name(default)}, got {_describe(value)}")
+            return value
+        if isinstance(default, float):
+            if not isinstance(value, (int, float)):
+                raise self.fail(key, f"expected a number, got {_describe(value)}")
+            if not math.isfinite(value):
+                raise self.fail(key, f"expected a finite number, got {value}")
+            return float(value)
+        if isinstance(default, int):
+            if not isinstance(value, int):
+                raise self.fail(key, f"expected an integer, got {_describe(value)}")
+            return value
+        if isinstance(default, str):
+            if not isinstance(value, str):
+                raise self.fail(key, f"expected a string, got {_describe(value)}")
+            return value
+        raise AssertionError(f"no type check for {key}")
+
+    def check_server(self, server: ServerConfig, name: str) -> None:
+        if not server.host:
+            raise self.fail(f"{name}.host", "expected a host name or address, got an empty string")
+        if not 0 <= server.port <= 65535:
+            raise self.fail(f"{name}.port", f"expected a port from 0 to 65535, got {server.port}")
+        self.require_positive(server.max_clients, f"{name}.max_clients")
+
+    def check_feed(self, feed: FeedConfig, name: str) -> None:
+        self.require_positive(feed.tick_interval, f"{name}.tick_interval")
+        self.require_positive(feed.time_scale, f"{name}.time_scale")
+
+    def check_hub(self, hub: HubConfig, name: str) -> None:
+        self.require_positive(hub.history_size, f"{name}.history_size")
+
+    def check_longpoll(self, longpoll: LongPollConfig, name: str) -> None:
+        self.require_positive(longpoll.hold_timeout, f"{name}.hold_timeout")
+        self.require_positive(longpoll.max_hold_timeout, f"{name}.max_hold_timeout")
+        self.require_positive(longpoll.max_ticks_per_response, f"{name}.max_ticks_per_response")
+        if longpoll.hold_timeout > longpoll.max_hold_timeout:
+            raise self.fail(
+                f"{name}.hold_timeout",
+                f"expected at most max_hold_timeout ({longpoll.max_hold_timeout}), "
+                f"got {longpoll.hold_timeout}",
+            )
+
+    def check_websocket(self, websocket: WebSocketConfig, name: str) -> None:
+        if websocket.ping_interval < 0:
+            raise self.fail(
+                f"{name}.ping_interval",
+                f"expected 0 (no pings) or a positive number, got {websocket.ping_interval}",
+            )
+        if websocket.ping_timeout < 0:
+            raise self.fail(
+                f"{name}.ping_timeout", f"expected a positive number, got {websocket.ping_timeout}"
+            )
+        # Tornado 6.5 and later cap the timeout at the interval and only warn about it.
+        if websocket.ping_interval > 0 and websocket.ping_timeout > websocket.ping_interval:
+            raise self.fail(
+                f"{name}.ping_timeout",
+                f"expected at most ping_interval ({websocket.ping_interval}), "
+                f"got {websocket.ping_timeout}",
+            )
+        self.require_positive(websocket.max_message_size, f"{name}.max_message_size")
+        self.require_positive(websocket.max_pending_messages, f"{name}.max_pending_messages")
+
+    def require_positive(self, value: float, key: str) -> None:
+        if value <= 0:
+            raise self.fail(key, f"expected a positive number, got {value}")
+
+    def symbols(self, entries: Any) -> tuple[SymbolConfig, ...]:
+        if entries is None:
+            raise self.fail("symbols", "missing; add at least one [[symbols]] table")
+        if not isinstance(entries, list):
+            raise self.fail("symbols", f"expected [[symbols]] tables, got {_describe(entries)}")
+        if not entries:
+            raise self.fail("symbols", "empty; add at least one [[symbols]] table")
+
+        known = [field.name for field in fields(SymbolConfig)]
+        result: list[SymbolConfig] = []
+        seen: dict[str, int] = {}
+        for index, entry in enumerate(entries):
+            prefix = f"symbols[{index}]"
+            if not isinstance(entry, dict):
+                raise self.fail(prefix, f"expected a [[symbols]] table, got {_describe(entry)}")
+            self.reject_unknown(entry, known, prefix=f"{prefix}.")
+            for key in known:
+                if key not in entry:
+                    raise self.fail(f"{prefix}.{key}", "missing")
+            symbol_config = SymbolConfig(
+                symbol=self.typed(entry["symbol"], "", f"{prefix}.symbol"),
+                name=self.typed(entry["name"], "", f"{prefix}.name"),
+                price=self.typed(entry["price"], 0.0, f"{prefix}.price"),
+                volatility=self.typed(entry["volatility"], 0.0, f"{prefix}.volatility"),
+                drift=self.typed(entry["drift"], 0.0, f"{prefix}.drift"),
+            )
+            self.check_symbol(symbol_config, prefix)
+            if symbol_config.symbol in seen:
+                raise self.fail(
+                    f"{prefix}.symbol",
+                    f"duplicate symbol {symbol_config.symbol!r}, "
+                    f"already defined in symbols[{seen[symbol_config.symbol]}]",
+                )
+            seen[symbol_config.symbol] = index
+            result.append(symbol_config)
+        return tuple(result)
+
+    def check_symbol(self, entry: SymbolConfig, prefix: str) -> None:
+        if not SYMBOL_PATTERN.fullmatch(entry.symbol):
+            raise self.fail(
+                f"{prefix}.symbol",
+                f"expected 1 to 10 characters of A-Z, 0-9, '.' and '-', got {entry.symbol!r}",
+            )
+        if not entry.name.strip():
+            raise self.fail(f"{prefix}.name", "expected a display name, got an empty string")
+        if entry.price <= 0:
+            raise self.fail(f"{prefix}.price", f"expected a positive price, got {entry.price}")
+        if entry.volatility < 0:
+            raise self.fail(
+                f"{prefix}.volatility",
+                f"expected a volatility of 0 or more, got {entry.volatility}",
+            )
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _describe(value: Any) -> str:
+    kinds = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }
+    kind = kinds.get(type(value), type(value).__name__)
+    if isinstance(value, (dict, list)):
+        return kind
+    return f"{kind} ({value!r})"

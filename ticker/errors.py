@@ -1,0 +1,36 @@
+"""Exceptions and close reasons shared by the core and the transports."""
+
+from __future__ import annotations
+
+
+class TickerError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class ConfigError(TickerError):
+    """The configuration is invalid; the message names the file, the key and what is expected."""
+
+
+class InvalidRequest(TickerError):
+    """A client sent a value the server cannot use; the message names the value and the fix."""
+
+
+class HubFull(TickerError):
+    """The hub already has ``server.max_clients`` subscriptions."""
+
+
+# WebSocket close codes (RFC 6455, section 7.4.1) and the reasons sent with them.
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+
+REASON_SHUTDOWN = "server shutting down"
+REASON_SLOW_CONSUMER = "client too slow: {pending} messages pending"
+REASON_SERVER_FULL = "server full: {limit} clients connected, try again later"
+
+# Disconnect reasons in the connection log, for clients that left without a close code of ours.
+REASON_CLIENT_CLOSED = "closed by client"
+REASON_TIMED_OUT = "hold timed out"
+REASON_ANSWERED = "answered"
+REASON_GONE = "client disconnected"

@@ -1,0 +1,304 @@
+"""The subscription hub: the one place where ticks live.
+
+The hub numbers every tick with a global seq, encodes it to JSON once, keeps the latest tick per
+symbol and a bounded history, and hands each published batch to its subscribers. It does no I/O
+and imports no Tornado: transports subscribe with an object that turns a batch into writes, and
+``publish`` never waits for any of them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import secrets
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ticker.errors import HubFull, InvalidRequest
+
+logger = logging.getLogger("ticker.hub")
+
+Symbols = frozenset[str] | None
+"""A symbol filter; None means every symbol."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriceUpdate:
+    """What a publisher hands to the hub: a new price and when it was scheduled (ms since epoch)."""
+
+    symbol: str
+    price: float
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    seq: int
+    symbol: str
+    price: float
+    change: float
+    change_pct: float
+    ts: float
+    json: str
+    """The tick encoded once at publish; every transport sends this text as it is."""
+
+
+@dataclass(slots=True)
+class Selection:
+    """The ticks of one batch that match one symbol filter, and their JSON array."""
+
+    ticks: list[Tick]
+    json: str
+
+
+@dataclass(slots=True)
+class Batch:
+    """The ticks of one ``publish`` call, in seq order."""
+
+    ticks: list[Tick]
+    _selections: dict[Symbols, Selection] = field(default_factory=dict)
+
+    @property
+    def cursor(self) -> int:
+        return self.ticks[-1].seq
+
+    def select(self, symbols: Symbols) -> Selection:
+        """Return the ticks for ``symbols``; subscribers with the same filter share one result."""
+        selection = self._selections.get(symbols)
+        if selection is None:
+            if symbols is None:
+                ticks = self.ticks
+            else:
+                ticks = [tick for tick in self.ticks if tick.symbol in symbols]
+            selection = Selection(ticks, encode_ticks(ticks))
+            self._selections[symbols] = selection
+        return selection
+
+
+class Subscriber(Protocol):
+    """What a transport implements to receive batches from the hub."""
+
+    def deliver(self, batch: Batch, selection: Selection) -> None:
+        """Take the ticks of ``batch`` that match the subscription; called only when some do.
+
+        Runs inside ``Hub.publish``, so it must not block; an exception is logged and the other
+        subscribers still receive the batch.
+        """
+
+    def hub_closed(self) -> None:
+        """Say goodbye to the client because the server is shutting down."""
+
+
+class Subscription:
+    """A subscriber's registration with the hub; ``close`` is idempotent."""
+
+    def __init__(self, hub: Hub, subscriber: Subscriber, symbols: Symbols, kind: str, client_id: str):
+        self.hub = hub
+        self.subscriber = subscriber
+        self.symbols = symbols
+        self.kind = kind
+        self.client_id = client_id
+        self.closed = False
+
+    def update(self, symbols: Symbols) -> None:
+        self.symbols = symbols
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.hub._remove(self)
+
+
+class Hub:
+    """Holds the snapshot and history, assigns seqs and fans batches out to subscribers.
+
+    ``start_prices`` maps every symbol the hub accepts to its start price, against which
+    ``change`` is computed. ``history_size`` ticks are kept for cursor catch-up. At most
+    ``max_subscribers`` subscriptions may be open at once.
+    """
+
+    def __init__(
+        self,
+        start_prices: Mapping[str, float],
+        history_size: int,
+        max_subscribers: int,
+        epoch: str | None = None,
+    ) -> None:
+        if history_size < 1:
+            raise ValueError(f"history_size must be positive, got {history_size}")
+        self.start_prices = dict(start_prices)
+        self.symbols = tuple(self.start_prices)
+        self.history_size = history_size
+        self.max_subscribers = max_subscribers
+        self.epoch = epoch if epoch is not None else secrets.token_hex(6)
+        self.last_seq = 0
+        self.encoded_ticks = 0
+        """Ticks encoded to JSON so far; equals the ticks published, whatever the client count."""
+        self.closed = False
+
+        self._latest: dict[str, Tick] = {}
+        # A ring buffer indexed by seq: the tick with seq s sits at s % history_size.
+        self._history: list[Tick | None] = [None] * history_size
+        self._subscriptions: dict[int, Subscription] = {}
+
+    @property
+    def first_seq(self) -> int:
+        """The oldest seq still in the history (1 before anything was evicted)."""
+        return max(1, self.last_seq - self.history_size + 1)
+
+    def validate_symbols(self, symbols: Iterable[str]) -> frozenset[str]:
+        """Return the symbols as a set; raise InvalidRequest naming the first unknown one."""
+        result = frozenset(symbols)
+        for symbol in sorted(result):
+            if symbol not in self.start_prices:
+                raise InvalidRequest(
+                    f"unknown symbol {symbol!r}; known symbols: {', '.join(self.symbols)}"
+                )
+        return result
+
+    def publish(self, updates: Iterable[PriceUpdate]) -> Batch | None:
+        """Number, store and fan out one batch; return it, or None if ``updates`` is empty.
+
+        Raises InvalidRequest for a symbol the hub was not configured with or a price below one
+        cent; then nothing of the batch is published.
+        """
+        updates = list(updates)
+        if not updates:
+            return None
+        for update in updates:
+            if update.symbol not in self.start_prices:
+                raise InvalidRequest(f"cannot publish unknown symbol {update.symbol!r}")
+            if not update.price >= 0.01 or math.isinf(update.price):
+                raise InvalidRequest(
+                    f"cannot publish price {update.price!r} for {update.symbol}; "
+                    "expected a finite price of at least 0.01"
+                )
+
+        ticks = [self._make_tick(update) for update in updates]
+        for tick in ticks:
+            self._latest[tick.symbol] = tick
+            self._history[tick.seq % self.history_size] = tick
+        batch = Batch(ticks)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "published seq %d-%d (%d ticks) to %d subscribers",
+                ticks[0].seq,
+                ticks[-1].seq,
+                len(ticks),
+                len(self._subscriptions),
+            )
+
+        # A subscriber may close its subscription while being called, so iterate over a copy.
+        for subscription in list(self._subscriptions.values()):
+            if subscription.closed:
+                continue
+            selection = batch.select(subscription.symbols)
+            if not selection.ticks:
+                continue
+            try:
+                subscription.subscriber.deliver(batch, selection)
+            except Exception:
+                logger.exception(
+                    "delivering seq %d to %s client %s failed",
+                    batch.cursor,
+                    subscription.kind,
+                    subscription.client_id,
+                )
+        return batch
+
+    def _make_tick(self, update: PriceUpdate) -> Tick:
+        self.last_seq += 1
+        start = self.start_prices[update.symbol]
+        price = round(update.price, 2)
+        change = round(price - start, 2)
+        change_pct = round(100.0 * (price - start) / start, 4)
+        body = {
+            "seq": self.last_seq,
+            "symbol": update.symbol,
+            "price": price,
+            "change": change,
+            "change_pct": change_pct,
+            "ts": update.ts,
+        }
+        self.encoded_ticks += 1
+        encoded = json.dumps(body, separators=(",", ":"))
+        return Tick(self.last_seq, update.symbol, price, change, change_pct, update.ts, encoded)
+
+    def snapshot(self, symbols: Symbols = None) -> tuple[int, list[Tick]]:
+        """Return the current cursor and the latest tick of each symbol that has one."""
+        wanted = self.symbols if symbols is None else [s for s in self.symbols if s in symbols]
+        ticks = [self._latest[symbol] for symbol in wanted if symbol in self._latest]
+        return self.last_seq, ticks
+
+    def has_cursor(self, cursor: int) -> bool:
+        """Whether every tick after ``cursor`` is still in the history."""
+        return self.first_seq - 1 <= cursor <= self.last_seq
+
+    def ticks_after(self, cursor: int, symbols: Symbols, limit: int) -> tuple[list[Tick], int]:
+        """Return up to ``limit`` ticks after ``cursor`` for ``symbols``, and the next cursor.
+
+        The next cursor is the seq of the last tick returned when ``limit`` was reached, and
+        otherwise the newest seq, so a client skips the ticks of other symbols for good. The
+        lookup starts at ``cursor`` in the ring buffer and never scans older history. Raises
+        ValueError if the cursor is not in the history (check ``has_cursor`` first).
+        """
+        if not self.has_cursor(cursor):
+            raise ValueError(f"cursor {cursor} is outside the history")
+        found: list[Tick] = []
+        for seq in range(cursor + 1, self.last_seq + 1):
+            tick = self._history[seq % self.history_size]
+            assert tick is not None and tick.seq == seq
+            if symbols is None or tick.symbol in symbols:
+                found.append(tick)
+                if len(found) == limit:
+                    return found, seq
+        return found, self.last_seq
+
+    def subscribe(
+        self, subscriber: Subscriber, symbols: Symbols, kind: str, client_id: str
+    ) -> Subscription:
+        """Register ``subscriber`` for batches with ticks of ``symbols``.
+
+        ``kind`` names the transport in counts and logs. Raises HubFull when ``max_subscribers``
+        subscriptions are open, and RuntimeError after ``close``.
+        """
+        if self.closed:
+            raise RuntimeError("the hub is closed")
+        if len(self._subscriptions) >= self.max_subscribers:
+            raise HubFull(f"{self.max_subscribers} clients connected")
+        subscription = Subscription(self, subscriber, symbols, kind, client_id)
+        self._subscriptions[id(subscription)] = subscription
+        return subscription
+
+    def _remove(self, subscription: Subscription) -> None:
+        self._subscriptions.pop(id(subscription), None)
+
+    def counts(self) -> dict[str, int]:
+        """Return the open subscriptions per transport kind."""
+        result: dict[str, int] = {}
+        for subscription in self._subscriptions.values():
+            result[subscription.kind] = result.get(subscription.kind, 0) + 1
+        return result
+
+    def close(self) -> None:
+        """Tell every subscriber that the server is shutting down and drop them; idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        subscriptions = list(self._subscriptions.values())
+        self._subscriptions.clear()
+        for subscription in subscriptions:
+            subscription.closed = True
+            try:
+                subscription.subscriber.hub_closed()
+            except Exception:
+                logger.exception(
+                    "closing %s client %s failed", subscription.kind, subscription.client_id
+                )
+
+
+def encode_ticks(ticks: Collection[Tick]) -> str:
+    """Join already-encoded ticks into a JSON array without encoding them again."""
+    return "[" + ",".join(tick.json for tick in ticks) + "]"

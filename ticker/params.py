@@ -1,0 +1,69 @@
+"""Parsing of the request values that several transports share.
+
+Each function raises InvalidRequest with a message that names the value and says what is
+expected; the transports turn that into a 400 response or a WebSocket error message.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from ticker.errors import InvalidRequest
+from ticker.hub import Hub, Symbols
+
+ALL_SYMBOLS = "*"
+_CURSOR = re.compile(r"[0-9]{1,18}")
+
+
+def parse_symbols(raw: str | None, hub: Hub) -> Symbols:
+    """Parse a comma-separated ``symbols`` parameter; None, ``""`` or ``*`` mean all."""
+    if raw is None or raw.strip() in ("", ALL_SYMBOLS):
+        return None
+    names = [name.strip() for name in raw.split(",")]
+    if any(not name for name in names):
+        raise InvalidRequest(
+            f"invalid symbols {raw!r}: expected comma-separated symbols such as AAPL,MSFT"
+        )
+    return hub.validate_symbols(names)
+
+
+def parse_symbol_list(value: object, hub: Hub) -> Symbols:
+    """Parse the ``symbols`` list of a WebSocket message; ``["*"]`` means all."""
+    if not isinstance(value, list) or not value:
+        raise InvalidRequest(
+            f'invalid symbols {value!r}: expected a non-empty list such as ["AAPL", "MSFT"]'
+        )
+    for name in value:
+        if not isinstance(name, str):
+            raise InvalidRequest(f"invalid symbol {name!r}: expected a string such as \"AAPL\"")
+    if ALL_SYMBOLS in value:
+        return None
+    return hub.validate_symbols(value)
+
+
+def parse_cursor(raw: str | None) -> int | None:
+    """Parse the ``cursor`` parameter: a seq of 0 or more, or None when absent."""
+    if raw is None:
+        return None
+    if not _CURSOR.fullmatch(raw):
+        raise InvalidRequest(
+            f"invalid cursor {raw!r}: expected the integer seq of the last tick seen, 0 or more"
+        )
+    return int(raw)
+
+
+def parse_timeout(raw: str | None, default: float, maximum: float) -> float:
+    """Parse the ``timeout`` parameter in seconds; clamp it to ``maximum``."""
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise InvalidRequest(
+            f"invalid timeout {raw!r}: expected seconds from 0 to {maximum:g} "
+            "(0 answers at once)"
+        )
+    return min(value, maximum)

@@ -1,0 +1,94 @@
+"""One running ticker server: the hub, the feed and the HTTP server, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+
+import tornado.httpserver
+import tornado.netutil
+
+from ticker.app import TRANSPORTS, make_app, make_hub
+from ticker.config import Config
+from ticker.context import ServerContext
+from ticker.feed import Feed, PriceModel
+
+logger = logging.getLogger("ticker.server")
+
+SHUTDOWN_TIMEOUT = 5.0
+"""Seconds that stopping waits for WebSocket clients to finish the close handshake."""
+
+
+class TickerServer:
+    """Serves ``config`` on ``host``:``port``; ``port`` 0 picks a free port."""
+
+    def __init__(self, config: Config, host: str | None = None, port: int | None = None):
+        self.config = config
+        self.host = host if host is not None else config.server.host
+        self.requested_port = port if port is not None else config.server.port
+        self.hub = make_hub(config)
+        self.context = ServerContext(config, self.hub)
+        model = PriceModel.for_interval(
+            config.symbols, config.feed.tick_interval, config.feed.time_scale, config.feed.seed
+        )
+        self.feed = Feed(model, self.hub, config.feed.tick_interval)
+        self.http_server: tornado.httpserver.HTTPServer | None = None
+        self.port = 0
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> None:
+        """Bind the port, start the feed and accept clients.
+
+        Raises OSError when the port cannot be bound (for example, when it is in use).
+        """
+        sockets = tornado.netutil.bind_sockets(self.requested_port, self.host, socket.AF_UNSPEC)
+        self.port = sockets[0].getsockname()[1]
+        self.http_server = tornado.httpserver.HTTPServer(make_app(self.context))
+        self.http_server.add_sockets(sockets)
+        self.feed.start()
+        logger.info(
+            "ticker listening on %s (%d symbols, transports: %s, epoch %s)",
+            self.url,
+            len(self.config.symbols),
+            ", ".join(TRANSPORTS),
+            self.hub.epoch,
+        )
+
+    async def stop(self) -> None:
+        """Stop accepting, stop the feed, say goodbye to every client and close; idempotent.
+
+        Waiting long-polls are answered 503 and WebSockets are closed with 1001.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        logger.info("ticker stopping")
+        self.context.shutting_down = True
+        if self.http_server is not None:
+            self.http_server.stop()
+        await self.feed.stop()
+
+        websockets = [handler.closed for handler in self.context.open_websockets]
+        self.hub.close()
+        if websockets:
+            done, pending = await asyncio.wait(websockets, timeout=SHUTDOWN_TIMEOUT)
+            if pending:
+                logger.warning(
+                    "%d websocket clients did not finish closing within %.0f s",
+                    len(pending),
+                    SHUTDOWN_TIMEOUT,
+                )
+        if self.http_server is not None:
+            try:
+                await asyncio.wait_for(
+                    self.http_server.close_all_connections(), timeout=SHUTDOWN_TIMEOUT
+                )
+            except TimeoutError:
+                logger.warning("open HTTP connections did not close within %.0f s", SHUTDOWN_TIMEOUT)
+        logger.info("ticker stopped")

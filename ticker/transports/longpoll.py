@@ -1,0 +1,158 @@
+"""Long-poll HTTP transport: ``GET /long-poll``, cursor-based and loss-free.
+
+A poll with a cursor gets every tick after it, at once if there are some and otherwise as soon
+as one is published, or 204 when its hold time passes. A poll without a cursor waits for the
+next update, which is what the classic long-poll tutorial client expects. The handler holds no
+data of its own: it reads the hub's history and waits on a future that the hub resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from ticker.api import snapshot_body
+from ticker.errors import HubFull, InvalidRequest, REASON_SHUTDOWN
+from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
+from ticker.http import JsonHandler
+from ticker.params import parse_cursor, parse_symbols, parse_timeout
+
+logger = logging.getLogger("ticker.transports.longpoll")
+
+TRANSPORT = "longpoll"
+RETRY_AFTER_SECONDS = 1
+
+# What ends a poll's wait.
+WAKE_DATA = "data"
+WAKE_TIMEOUT = "timeout"
+WAKE_GONE = "client disconnected"
+WAKE_SHUTDOWN = "shutdown"
+
+
+class LongPollHandler(JsonHandler):
+    """``GET /long-poll?cursor=N&epoch=E&symbols=A,B&timeout=S`` (see docs/protocol.md)."""
+
+    _wake: asyncio.Future[str] | None = None
+    _subscription: Subscription | None = None
+
+    async def get(self) -> None:
+        hub = self.context.hub
+        settings = self.context.config.longpoll
+        self.client_id = self.context.new_client_id("lp")
+        try:
+            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+            cursor = parse_cursor(self.get_query_argument("cursor", None))
+            timeout = parse_timeout(
+                self.get_query_argument("timeout", None),
+                settings.hold_timeout,
+                settings.max_hold_timeout,
+            )
+        except InvalidRequest as exc:
+            self.reject(400, str(exc))
+            return
+        epoch = self.get_query_argument("epoch", None)
+
+        if cursor is None:
+            cursor = hub.last_seq
+        elif epoch is not None and epoch != hub.epoch:
+            self.answer_reset(symbols, "its epoch is from another server start")
+            return
+        elif not hub.has_cursor(cursor):
+            self.answer_reset(
+                symbols, f"cursor {cursor} is outside the history {hub.first_seq - 1}-{hub.last_seq}"
+            )
+            return
+
+        if self.answer_ticks(cursor, symbols):
+            return
+        if timeout == 0:
+            self.answer_empty()
+            return
+        if self.context.shutting_down:
+            self.reject_unavailable(REASON_SHUTDOWN)
+            return
+
+        try:
+            outcome = await self.wait(symbols, timeout)
+        except HubFull as exc:
+            logger.warning("long-poll %s rejected: %s", self.client_id, exc)
+            self.reject_unavailable(f"server full: {exc}; retry after {RETRY_AFTER_SECONDS} s")
+            return
+
+        if outcome == WAKE_GONE:
+            logger.debug("long-poll %s: client disconnected while waiting", self.client_id)
+        elif outcome == WAKE_SHUTDOWN:
+            self.reject_unavailable(REASON_SHUTDOWN)
+        elif not hub.has_cursor(cursor):
+            # The history moved past the cursor before this poll got to run again.
+            self.answer_reset(symbols, f"cursor {cursor} fell out of the history while waiting")
+        elif not self.answer_ticks(cursor, symbols):
+            # A timeout, or ticks that another batch made irrelevant; check the history last
+            # so that a batch published after the timer fired is never skipped.
+            self.answer_empty()
+
+    async def wait(self, symbols: Symbols, timeout: float) -> str:
+        """Wait until a matching batch is published, the hold ends or the client leaves.
+
+        Raises HubFull when the hub has no room for another subscription.
+        """
+        loop = asyncio.get_running_loop()
+        self._wake = loop.create_future()
+        self._subscription = self.context.hub.subscribe(self, symbols, TRANSPORT, self.client_id)
+        timer = loop.call_later(timeout, self._resolve, WAKE_TIMEOUT)
+        try:
+            return await self._wake
+        finally:
+            timer.cancel()
+            self._subscription.close()
+
+    def reject_unavailable(self, message: str) -> None:
+        self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        self.reject(503, message)
+
+    def _resolve(self, outcome: str) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(outcome)
+
+    def deliver(self, batch: Batch, selection: Selection) -> None:
+        self._resolve(WAKE_DATA)
+
+    def hub_closed(self) -> None:
+        self._resolve(WAKE_SHUTDOWN)
+
+    def on_connection_close(self) -> None:
+        self._resolve(WAKE_GONE)
+
+    def answer_ticks(self, cursor: int, symbols: Symbols) -> bool:
+        """Send the ticks after ``cursor`` if there are any; return whether it answered."""
+        hub = self.context.hub
+        limit = self.context.config.longpoll.max_ticks_per_response
+        # One tick more than the limit tells whether the client must come back for more.
+        ticks, next_cursor = hub.ticks_after(cursor, symbols, limit + 1)
+        if not ticks:
+            return False
+        more = len(ticks) > limit
+        if more:
+            ticks = ticks[:limit]
+            next_cursor = ticks[-1].seq
+        body = (
+            f'{{"epoch":{json.dumps(hub.epoch)},"cursor":{next_cursor},'
+            f'"ticks":{encode_ticks(ticks)},"more":{"true" if more else "false"}}}'
+        )
+        self.write_raw_json(body)
+        return True
+
+    def answer_empty(self) -> None:
+        """Answer 204 with the newest cursor, so a narrow subscription never falls behind."""
+        hub = self.context.hub
+        self.set_status(204)
+        self.set_header("X-Ticker-Epoch", hub.epoch)
+        self.set_header("X-Ticker-Cursor", str(hub.last_seq))
+        self.finish()
+
+    def answer_reset(self, symbols: Symbols, why: str) -> None:
+        hub = self.context.hub
+        logger.info("long-poll %s: reset because %s", self.client_id, why)
+        cursor, ticks = hub.snapshot(symbols)
+        self.write_raw_json(snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True))

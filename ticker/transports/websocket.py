@@ -1,0 +1,200 @@
+"""WebSocket transport: ``/ws``, one ``ticks`` message per published batch.
+
+A connection holds one hub subscription from open to close; ``subscribe`` and ``unsubscribe``
+messages change its symbols. Writes are never awaited inside ``Hub.publish``: each one is
+counted until Tornado has flushed it, and a client with ``websocket.max_pending_messages``
+unflushed messages is disconnected as a slow consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+import tornado.websocket
+
+from ticker.api import snapshot_body
+from ticker.context import ServerContext
+from ticker.errors import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_TRY_AGAIN_LATER,
+    REASON_CLIENT_CLOSED,
+    REASON_SERVER_FULL,
+    REASON_SHUTDOWN,
+    REASON_SLOW_CONSUMER,
+    HubFull,
+    InvalidRequest,
+)
+from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
+from ticker.params import parse_symbol_list
+
+logger = logging.getLogger("ticker.transports.websocket")
+
+TRANSPORT = "websocket"
+
+
+class WebSocketHandler(tornado.websocket.WebSocketHandler):
+    """``/ws``: JSON messages as described in docs/protocol.md."""
+
+    def initialize(self, context: ServerContext) -> None:
+        self.context = context
+        self.client_id = context.new_client_id("ws")
+        self.subscription: Subscription | None = None
+        self.pending_writes = 0
+        self.sent_messages = 0
+        self.disconnect_reason: str | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+        """Resolved when the connection has closed, for an orderly shutdown."""
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.opened_at = asyncio.get_running_loop().time()
+        peer = self.request.remote_ip
+        hub = self.context.hub
+        try:
+            self.subscription = hub.subscribe(self, frozenset(), TRANSPORT, self.client_id)
+        except HubFull:
+            reason = REASON_SERVER_FULL.format(limit=hub.max_subscribers)
+            logger.warning("websocket %s from %s rejected: %s", self.client_id, peer, reason)
+            self.disconnect(CLOSE_TRY_AGAIN_LATER, reason)
+            return
+        self.context.open_websockets.add(self)
+        logger.info("websocket %s connected from %s", self.client_id, peer)
+
+    def on_message(self, message: str | bytes) -> None:
+        if self.subscription is None or self.subscription.closed:
+            return
+        if isinstance(message, bytes):
+            self.send_error("binary messages are not supported; send JSON text")
+            return
+        try:
+            data = json.loads(message)
+        except ValueError as exc:
+            self.send_error(f"invalid JSON: {exc}")
+            return
+        if not isinstance(data, dict):
+            self.send_error('expected a JSON object such as {"type": "subscribe", "symbols": ["*"]}')
+            return
+
+        kind = data.get("type")
+        try:
+            if kind == "subscribe":
+                self.subscribe(data.get("symbols"))
+            elif kind == "unsubscribe":
+                self.unsubscribe(data.get("symbols"))
+            else:
+                raise InvalidRequest(
+                    f"unknown message type {_shorten(kind)}; expected subscribe or unsubscribe"
+                )
+        except InvalidRequest as exc:
+            self.send_error(str(exc))
+
+    def subscribe(self, value: Any) -> None:
+        """Add symbols and reply with a snapshot of them; the next ``ticks`` follow its cursor."""
+        assert self.subscription is not None
+        hub = self.context.hub
+        requested = parse_symbol_list(value, hub)
+        current = self.subscription.symbols
+        if requested is None or current is None:
+            combined: Symbols = None
+        else:
+            combined = current | requested
+        self.subscription.update(combined)
+
+        cursor, ticks = hub.snapshot(requested)
+        body = snapshot_body(hub.epoch, cursor, encode_ticks(ticks))
+        # Add the type and the full subscription to the shared snapshot layout.
+        message = (
+            f'{{"type":"snapshot","symbols":{json.dumps(self.subscribed_symbols())},{body[1:]}'
+        )
+        self.send(message)
+
+    def unsubscribe(self, value: Any) -> None:
+        assert self.subscription is not None
+        hub = self.context.hub
+        removed = parse_symbol_list(value, hub)
+        current = self.subscription.symbols
+        if removed is None:
+            self.subscription.update(frozenset())
+        else:
+            base = frozenset(hub.symbols) if current is None else current
+            self.subscription.update(base - removed)
+        self.send(json.dumps({"type": "unsubscribed", "symbols": self.subscribed_symbols()}))
+
+    def subscribed_symbols(self) -> list[str]:
+        assert self.subscription is not None
+        symbols = self.subscription.symbols
+        return [s for s in self.context.hub.symbols if symbols is None or s in symbols]
+
+    def send_error(self, message: str) -> None:
+        self.send(json.dumps({"type": "error", "message": message}))
+
+    def deliver(self, batch: Batch, selection: Selection) -> None:
+        limit = self.context.config.websocket.max_pending_messages
+        if self.pending_writes >= limit:
+            reason = REASON_SLOW_CONSUMER.format(pending=self.pending_writes)
+            logger.warning("websocket %s disconnected: %s", self.client_id, reason)
+            self.disconnect(CLOSE_POLICY_VIOLATION, reason)
+            return
+        self.send(f'{{"type":"ticks","cursor":{batch.cursor},"ticks":{selection.json}}}')
+
+    def send(self, message: str) -> None:
+        """Queue a message without waiting; a closed connection just ends the subscription."""
+        try:
+            written = self.write_message(message)
+        except tornado.websocket.WebSocketClosedError:
+            self.end_subscription()
+            return
+        self.pending_writes += 1
+        self.sent_messages += 1
+        written.add_done_callback(self._on_written)
+
+    def _on_written(self, future: asyncio.Future[None]) -> None:
+        self.pending_writes -= 1
+        # A write to a connection that closed meanwhile fails; on_close reports the close.
+        if not future.cancelled():
+            future.exception()
+
+    def hub_closed(self) -> None:
+        self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN)
+
+    def disconnect(self, code: int, reason: str) -> None:
+        """Close with ``code`` and ``reason``; the first reason given is the one logged."""
+        if self.disconnect_reason is None:
+            self.disconnect_reason = reason
+        self.end_subscription()
+        self.close(code, reason)
+
+    def end_subscription(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+
+    def on_close(self) -> None:
+        self.end_subscription()
+        self.context.open_websockets.discard(self)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.subscription is None:
+            return  # rejected in open(), already logged
+        reason = self.disconnect_reason
+        if reason is None:
+            code = self.close_code
+            reason = REASON_CLIENT_CLOSED if code is not None else "connection lost"
+            if code is not None:
+                reason += f" (code {code})"
+        duration = asyncio.get_running_loop().time() - self.opened_at
+        logger.info(
+            "websocket %s disconnected: %s after %.1f s, %d messages sent",
+            self.client_id,
+            reason,
+            duration,
+            self.sent_messages,
+        )
+
+
+def _shorten(value: Any, limit: int = 40) -> str:
+    """Quote a client value for a message, cut so that a huge value cannot flood it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
