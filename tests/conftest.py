@@ -177,23 +177,36 @@ class ServerProcess:
     process: subprocess.Popen[str]
     base_url: str
     lines: list[str]
+    reader: threading.Thread
 
     @property
     def pid(self) -> int:
         return self.process.pid
 
     def stop(self, signum: int = signal.SIGTERM, timeout: float = 10 * TIME_UNIT) -> int:
-        """Send ``signum`` and return the exit status."""
+        """Send ``signum`` and return the exit status, once all output is read."""
         if self.process.poll() is None:
             self.process.send_signal(signum)
-        return self.process.wait(timeout)
+        status = self.process.wait(timeout)
+        self.reader.join(timeout)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+        return status
+
+    def kill(self) -> None:
+        """Stop the process if ``stop`` has not; idempotent."""
+        if self.process.stdout is not None and not self.process.stdout.closed:
+            self.stop(signal.SIGKILL)
 
 
 LISTENING = re.compile(r"listening on (http://\S+/)")
 
 
 def start_server_process(
-    args: list[str], cwd: Path, timeout: float = 15 * TIME_UNIT
+    args: list[str],
+    cwd: Path,
+    timeout: float = 15 * TIME_UNIT,
+    env: Mapping[str, str] | None = None,
 ) -> ServerProcess:
     """Run ``python -m ticker ARGS`` and wait for its "listening on URL" log line.
 
@@ -205,6 +218,7 @@ def start_server_process(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     )
     lines: list[str] = []
     ready: queue.Queue[str | None] = queue.Queue()
@@ -216,21 +230,22 @@ def start_server_process(
             ready.put(line)
         ready.put(None)
 
-    threading.Thread(target=read_output, daemon=True).start()
+    reader = threading.Thread(target=read_output, daemon=True)
+    reader.start()
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         try:
             line = ready.get(timeout=max(0.0, remaining))
         except queue.Empty:
-            process.kill()
+            ServerProcess(process, "", lines, reader).kill()
             raise AssertionError(f"server did not start within {timeout} s: {''.join(lines)}")
         if line is None:
-            process.wait()
-            raise AssertionError(f"server exited with {process.returncode}: {''.join(lines)}")
+            status = ServerProcess(process, "", lines, reader).stop()
+            raise AssertionError(f"server exited with {status}: {''.join(lines)}")
         match = LISTENING.search(line)
         if match:
-            return ServerProcess(process, match.group(1).rstrip("/"), lines)
+            return ServerProcess(process, match.group(1).rstrip("/"), lines, reader)
 
 
 @pytest.fixture
@@ -249,6 +264,4 @@ def ticker_process(tmp_path: Path) -> Iterator[Callable[[str], ServerProcess]]:
 
     yield start
     for server in started:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
+        server.kill()

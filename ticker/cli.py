@@ -115,32 +115,33 @@ def run_serve(args: argparse.Namespace) -> int:
 
 async def serve(config: Config, host: str | None, port: int | None) -> int:
     """Run a server until SIGINT or SIGTERM; return the exit status."""
-    server = TickerServer(config, host, port)
-    try:
-        server.start()
-    except OSError as exc:
-        where = f"{server.host}:{server.requested_port}"
-        if exc.errno == errno.EADDRINUSE:
-            logger.error(
-                "cannot listen on %s: the port is already in use; "
-                "stop the other server or choose another port with --port",
-                where,
-            )
-        else:
-            logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
-        return EXIT_ERROR
-
+    # Handle the signals before listening, so that a signal sent as soon as the server
+    # reports it is listening still stops it in order.
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
+    server = TickerServer(config, host, port)
     try:
+        try:
+            server.start()
+        except OSError as exc:
+            where = f"{server.host}:{server.requested_port}"
+            if exc.errno == errno.EADDRINUSE:
+                logger.error(
+                    "cannot listen on %s: the port is already in use; "
+                    "stop the other server or choose another port with --port",
+                    where,
+                )
+            else:
+                logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
+            return EXIT_ERROR
         await stop_requested.wait()
+        await server.stop()
+        return EXIT_OK
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-        await server.stop()
-    return EXIT_OK
 
 
 def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:

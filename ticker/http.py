@@ -62,9 +62,14 @@ class NotFoundHandler(JsonHandler):
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Log each finished request; success is DEBUG because long-polls finish on every tick."""
+    """Log each finished request.
+
+    Success is DEBUG because long-polls finish on every tick, and so are the 503 answers that
+    an orderly shutdown sends to waiting polls.
+    """
     status = handler.get_status()
-    if status < 400:
+    context: ServerContext | None = getattr(handler, "context", None)
+    if status < 400 or (status == 503 and context is not None and context.shutting_down):
         level = logging.DEBUG
     elif status < 500:
         level = logging.INFO

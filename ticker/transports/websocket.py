@@ -67,15 +67,15 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         if self.subscription is None or self.subscription.closed:
             return
         if isinstance(message, bytes):
-            self.send_error("binary messages are not supported; send JSON text")
+            self.send_error_message("binary messages are not supported; send JSON text")
             return
         try:
             data = json.loads(message)
         except ValueError as exc:
-            self.send_error(f"invalid JSON: {exc}")
+            self.send_error_message(f"invalid JSON: {exc}")
             return
         if not isinstance(data, dict):
-            self.send_error('expected a JSON object such as {"type": "subscribe", "symbols": ["*"]}')
+            self.send_error_message('expected a JSON object such as {"type": "subscribe", "symbols": ["*"]}')
             return
 
         kind = data.get("type")
@@ -89,7 +89,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                     f"unknown message type {_shorten(kind)}; expected subscribe or unsubscribe"
                 )
         except InvalidRequest as exc:
-            self.send_error(str(exc))
+            self.send_error_message(str(exc))
 
     def subscribe(self, value: Any) -> None:
         """Add symbols and reply with a snapshot of them; the next ``ticks`` follow its cursor."""
@@ -128,7 +128,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         symbols = self.subscription.symbols
         return [s for s in self.context.hub.symbols if symbols is None or s in symbols]
 
-    def send_error(self, message: str) -> None:
+    def send_error_message(self, message: str) -> None:
         self.send(json.dumps({"type": "error", "message": message}))
 
     def deliver(self, batch: Batch, selection: Selection) -> None:

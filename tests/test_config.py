@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, SMALL_CONFIG
+from ticker.config import load_config, parse_config
+from ticker.errors import ConfigError
+from ticker.resources import default_config_path
+
+SYMBOL = """
+[[symbols]]
+symbol = "AAPL"
+name = "Apple Inc."
+price = 100.0
+volatility = 0.2
+drift = 0.05
+"""
+
+
+def config_with(extra: str, symbols: str = SYMBOL) -> str:
+    return extra + "\n" + symbols
+
+
+def test_shipped_config_is_valid() -> None:
+    config = load_config(REPO_ROOT / "config.toml")
+    assert len(config.symbols) == 12
+    assert config.server.host == "127.0.0.1"
+    assert config.server.port == 8888
+    assert config.longpoll.hold_timeout == 25.0
+
+
+def test_package_default_is_shipped_config() -> None:
+    assert default_config_path().read_bytes() == (REPO_ROOT / "config.toml").read_bytes()
+
+
+def test_defaults_apply_to_missing_sections() -> None:
+    config = parse_config(SYMBOL)
+    assert config.server.port == 8888
+    assert config.feed.seed is None
+    assert config.hub.history_size == 10000
+    assert config.websocket.ping_timeout <= config.websocket.ping_interval
+
+
+def test_integers_are_accepted_as_floats() -> None:
+    config = parse_config(config_with("[feed]\ntick_interval = 1"))
+    assert config.feed.tick_interval == 1.0
+    assert isinstance(config.feed.tick_interval, float)
+
+
+def test_symbols_keep_file_order() -> None:
+    config = parse_config(SMALL_CONFIG)
+    assert config.symbol_names() == ("AAPL", "MSFT", "KO")
+
+
+INVALID_CASES = [
+    # (config text, expected key, expected words)
+    ("[server]\nport = 8888\n", r"symbols: missing", "missing"),
+    ("symbols = []\n", r"symbols: empty", "empty"),
+    (
+        SYMBOL + SYMBOL,
+        r"symbols\[1\]\.symbol: duplicate symbol 'AAPL'",
+        "already defined in symbols[0]",
+    ),
+    (SYMBOL.replace('"AAPL"', '"aapl"'), r"symbols\[0\]\.symbol", "A-Z, 0-9"),
+    (SYMBOL.replace('"AAPL"', '"TOOLONGSYMBOL"'), r"symbols\[0\]\.symbol", "1 to 10"),
+    (SYMBOL.replace('"AAPL"', '""'), r"symbols\[0\]\.symbol", "got ''"),
+    (SYMBOL.replace("100.0", "0"), r"symbols\[0\]\.price", "positive price, got 0"),
+    (SYMBOL.replace("100.0", "-5"), r"symbols\[0\]\.price", "positive price"),
+    (SYMBOL.replace("0.2", "-0.2"), r"symbols\[0\]\.volatility", "0 or more, got -0.2"),
+    (SYMBOL.replace("100.0", '"100"'), r"symbols\[0\]\.price", "expected a number, got a string"),
+    (SYMBOL.replace("100.0", "true"), r"symbols\[0\]\.price", "expected a number"),
+    (SYMBOL.replace("100.0", "nan"), r"symbols\[0\]\.price", "finite number"),
+    (SYMBOL.replace('name = "Apple Inc."', ""), r"symbols\[0\]\.name: missing", "missing"),
+    (SYMBOL + "prise = 1.0\n", r"symbols\[0\]\.prise: unknown key", "expected one of"),
+    (config_with("[sever]\nport = 1\n"), r": sever: unknown key", "server"),
+    (config_with("[server]\nprot = 1\n"), r"server\.prot: unknown key", "port"),
+    (config_with("[server]\nport = 70000\n"), r"server\.port", "0 to 65535"),
+    (config_with('[server]\nport = "8888"\n'), r"server\.port", "expected an integer"),
+    (config_with("[server]\nport = 80.5\n"), r"server\.port", "expected an integer"),
+    (config_with("[server]\nmax_clients = 0\n"), r"server\.max_clients", "positive"),
+    (config_with("[feed]\ntick_interval = 0\n"), r"feed\.tick_interval", "positive"),
+    (config_with("[feed]\nseed = 1.5\n"), r"feed\.seed", "expected an integer"),
+    (config_with("[feed]\nseed = true\n"), r"feed\.seed", "expected an integer"),
+    (config_with("[hub]\nhistory_size = -1\n"), r"hub\.history_size", "positive"),
+    (
+        config_with("[longpoll]\nhold_timeout = 90.0\n"),
+        r"longpoll\.hold_timeout",
+        "at most max_hold_timeout",
+    ),
+    (
+        config_with("[websocket]\nping_interval = 10.0\nping_timeout = 30.0\n"),
+        r"websocket\.ping_timeout",
+        "at most ping_interval (10.0), got 30.0",
+    ),
+    (config_with("[websocket]\nping_interval = -1\n"), r"websocket\.ping_interval", "0 (no pings)"),
+    (config_with("server = 1\n"), r": server: expected a table", "[server]"),
+    ("[[symbols]]\nsymbol = \n", r"invalid TOML", "line 2"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "words"), INVALID_CASES)
+def test_invalid_config_names_key(text: str, key: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=key) as caught:
+        parse_config(text, source="bad.toml")
+    message = str(caught.value)
+    assert message.startswith("bad.toml: ")
+    assert words in message
+
+
+def test_ping_timeout_may_exceed_disabled_interval() -> None:
+    config = parse_config(config_with("[websocket]\nping_interval = 0\nping_timeout = 30.0\n"))
+    assert config.websocket.ping_interval == 0
+
+
+def test_missing_file_names_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError, match="nope.toml: file not found"):
+        load_config(missing)
+
+
+def test_load_names_file_in_errors(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(SYMBOL.replace("100.0", "-1"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"config\.toml: symbols\[0\]\.price"):
+        load_config(path)

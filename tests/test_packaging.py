@@ -1,0 +1,55 @@
+"""A regular wheel carries the dashboard and the default config inside the package."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, TIME_UNIT, start_server_process
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO_ROOT)],
+        check=True,
+        timeout=300 * TIME_UNIT,
+    )
+    [built] = out.glob("ticker-*.whl")
+    return built
+
+
+def test_wheel_contains_web_and_config(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "ticker/config.toml" in names
+    assert "ticker/web/index.html" in names
+    web_files = {
+        path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "web").rglob("*") if path.is_file()
+    }
+    assert {f"ticker/{name}" for name in web_files} <= names
+
+
+def test_installed_wheel_serves_dashboard(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=120 * TIME_UNIT,
+    )
+    workdir = tmp_path / "elsewhere"  # no config.toml and no web/ here
+    workdir.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    server = start_server_process(["serve", "--port", "0"], cwd=workdir, env=env)
+    try:
+        assert f"loaded config from {target / 'ticker' / 'config.toml'}" in "".join(server.lines)
+        with urllib.request.urlopen(f"{server.base_url}/", timeout=10 * TIME_UNIT) as response:
+            assert response.read() == (REPO_ROOT / "web" / "index.html").read_bytes()
+    finally:
+        assert server.stop() == 0

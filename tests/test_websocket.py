@@ -1,0 +1,329 @@
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+from typing import Any
+
+import pytest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from conftest import TIME_UNIT, ManualPublisher, eventually, wait_for
+from ticker.hub import Hub
+
+
+@pytest.fixture
+def ws_url(http_server: Any, http_port: int) -> str:
+    return f"ws://127.0.0.1:{http_port}/ws"
+
+
+@pytest.fixture
+def connect(ws_url: str):
+    """A factory of client connections to ``/ws``; each is closed at teardown."""
+    opened: list[WebSocketClientConnection] = []
+
+    async def open_connection() -> WebSocketClientConnection:
+        connection = await websocket_connect(ws_url)
+        opened.append(connection)
+        return connection
+
+    yield open_connection
+    for connection in opened:
+        connection.close()
+
+
+async def receive(connection: WebSocketClientConnection) -> dict[str, Any]:
+    message = await wait_for(connection.read_message())
+    assert isinstance(message, str), f"expected a message, got {message!r}"
+    result: dict[str, Any] = json.loads(message)
+    return result
+
+
+async def send(connection: WebSocketClientConnection, message: dict[str, Any]) -> None:
+    await connection.write_message(json.dumps(message))
+
+
+def subscribers(hub: Hub) -> int:
+    return hub.counts().get("websocket", 0)
+
+
+@pytest.mark.gen_test
+async def test_subscribe_sends_snapshot_then_ticks(
+    connect, publisher: ManualPublisher, hub: Hub
+) -> None:
+    publisher.publish({"AAPL": 101.0, "MSFT": 201.0, "KO": 51.0})
+    connection = await connect()
+    await send(connection, {"type": "subscribe", "symbols": ["AAPL", "KO"]})
+
+    snapshot = await receive(connection)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["epoch"] == hub.epoch
+    assert snapshot["cursor"] == 3
+    assert snapshot["symbols"] == ["AAPL", "KO"]
+    assert [(t["symbol"], t["price"]) for t in snapshot["ticks"]] == [("AAPL", 101.0), ("KO", 51.0)]
+
+    publisher.publish({"MSFT": 202.0})  # not subscribed: no message
+    publisher.publish({"AAPL": 102.0, "MSFT": 203.0})
+    ticks = await receive(connection)
+    assert ticks == {
+        "type": "ticks",
+        "cursor": 6,
+        "ticks": [ticks["ticks"][0]],
+    }
+    assert ticks["ticks"][0]["seq"] == 5
+    assert ticks["ticks"][0]["symbol"] == "AAPL"
+    connection.close()
+
+
+@pytest.mark.gen_test
+async def test_subscribe_all_with_star(
+    connect, publisher: ManualPublisher
+) -> None:
+    connection = await connect()
+    await send(connection, {"type": "subscribe", "symbols": ["*"]})
+    snapshot = await receive(connection)
+    assert snapshot["symbols"] == ["AAPL", "MSFT", "KO"]
+    assert snapshot["ticks"] == []  # nothing published yet
+    publisher.publish({"AAPL": 101.0, "MSFT": 201.0, "KO": 51.0})
+    ticks = await receive(connection)
+    assert [t["seq"] for t in ticks["ticks"]] == [1, 2, 3]
+    connection.close()
+
+
+@pytest.mark.gen_test
+async def test_unsubscribe_stops_symbols(
+    connect, publisher: ManualPublisher
+) -> None:
+    connection = await connect()
+    await send(connection, {"type": "subscribe", "symbols": ["AAPL", "MSFT"]})
+    await receive(connection)
+    await send(connection, {"type": "unsubscribe", "symbols": ["AAPL"]})
+    assert await receive(connection) == {"type": "unsubscribed", "symbols": ["MSFT"]}
+
+    publisher.publish({"AAPL": 101.0})
+    publisher.publish({"MSFT": 201.0, "AAPL": 102.0})
+    ticks = await receive(connection)
+    assert [(t["seq"], t["symbol"]) for t in ticks["ticks"]] == [(2, "MSFT")]
+
+    await send(connection, {"type": "unsubscribe", "symbols": ["*"]})
+    assert await receive(connection) == {"type": "unsubscribed", "symbols": []}
+    connection.close()
+
+
+@pytest.mark.gen_test
+async def test_unsubscribe_from_all_keeps_rest(
+    connect
+) -> None:
+    connection = await connect()
+    await send(connection, {"type": "subscribe", "symbols": ["*"]})
+    await receive(connection)
+    await send(connection, {"type": "unsubscribe", "symbols": ["MSFT"]})
+    assert await receive(connection) == {"type": "unsubscribed", "symbols": ["AAPL", "KO"]}
+    connection.close()
+
+
+@pytest.mark.gen_test
+async def test_snapshot_and_ticks_meet_without_gap(
+    connect, publisher: ManualPublisher
+) -> None:
+    """Subscribing between two batches: the first ticks message follows the snapshot cursor."""
+    connection = await connect()
+    publisher.publish({"AAPL": 101.0})
+    await send(connection, {"type": "subscribe", "symbols": ["AAPL"]})
+    snapshot = await receive(connection)
+    publisher.publish({"AAPL": 102.0})
+    ticks = await receive(connection)
+    assert ticks["ticks"][0]["seq"] == snapshot["cursor"] + 1
+    connection.close()
+
+
+ERROR_CASES = [
+    ("not json", "invalid JSON"),
+    ("[1, 2]", "expected a JSON object"),
+    ('{"type": "dance"}', "unknown message type 'dance'; expected subscribe or unsubscribe"),
+    ('{"symbols": ["AAPL"]}', "unknown message type None"),
+    ('{"type": "subscribe", "symbols": ["NOPE"]}', "unknown symbol 'NOPE'"),
+    ('{"type": "subscribe", "symbols": "AAPL"}', "invalid symbols 'AAPL': expected a non-empty list"),
+    ('{"type": "subscribe", "symbols": []}', "expected a non-empty list"),
+    ('{"type": "subscribe"}', "invalid symbols None"),
+    ('{"type": "subscribe", "symbols": [1]}', "invalid symbol 1"),
+    ('{"type": "unsubscribe", "symbols": ["NOPE"]}', "unknown symbol 'NOPE'"),
+]
+
+
+@pytest.mark.parametrize(("message", "expected"), ERROR_CASES)
+@pytest.mark.gen_test
+async def test_bad_message_gets_error_reply(
+    connect, publisher: ManualPublisher, message: str, expected: str
+) -> None:
+    connection = await connect()
+    await send(connection, {"type": "subscribe", "symbols": ["KO"]})
+    await receive(connection)
+
+    await connection.write_message(message)
+    reply = await receive(connection)
+    assert reply["type"] == "error"
+    assert expected in reply["message"]
+
+    # The connection stays usable and the subscription is unchanged.
+    publisher.publish({"AAPL": 101.0, "KO": 51.0})
+    ticks = await receive(connection)
+    assert [t["symbol"] for t in ticks["ticks"]] == ["KO"]
+    connection.close()
+
+
+@pytest.mark.gen_test
+async def test_binary_message_gets_error_reply(
+    connect
+) -> None:
+    connection = await connect()
+    await connection.write_message(b"\x00\x01", binary=True)
+    reply = await receive(connection)
+    assert reply == {
+        "type": "error",
+        "message": "binary messages are not supported; send JSON text",
+    }
+    connection.close()
+
+
+@pytest.mark.gen_test
+async def test_oversize_message_closes_1009(
+    connect, hub: Hub
+) -> None:
+    connection = await connect()
+    await eventually(lambda: subscribers(hub) == 1)
+    await connection.write_message(json.dumps({"type": "subscribe", "symbols": ["A" * 2000]}))
+    assert await wait_for(connection.read_message()) is None
+    assert connection.close_code == 1009
+    await eventually(lambda: subscribers(hub) == 0)
+
+
+@pytest.mark.gen_test
+async def test_client_close_unsubscribes(
+    connect, hub: Hub, publisher: ManualPublisher
+) -> None:
+    connections = [await connect() for _ in range(3)]
+    await eventually(lambda: subscribers(hub) == 3)
+    connections[0].close(1000, "bye")
+    await eventually(lambda: subscribers(hub) == 2)
+    for connection in connections[1:]:
+        connection.close()
+    await eventually(lambda: hub.counts() == {})
+    publisher.publish({"AAPL": 101.0})  # nothing left to deliver to, and nothing raises
+
+
+@pytest.mark.gen_test
+async def test_full_hub_closes_1013(
+    connect, hub: Hub, log_guard
+) -> None:
+    log_guard.expect("rejected: server full")
+    hub.max_subscribers = 1
+    first = await connect()
+    await eventually(lambda: subscribers(hub) == 1)
+    second = await connect()
+    assert await wait_for(second.read_message()) is None
+    assert second.close_code == 1013
+    assert second.close_reason is not None and "server full" in second.close_reason
+    first.close()
+
+
+@pytest.mark.gen_test
+async def test_each_tick_encoded_once_for_all_clients(
+    connect, http_port: int, hub: Hub, publisher: ManualPublisher
+) -> None:
+    from tornado.httpclient import AsyncHTTPClient
+
+    sockets = [await connect() for _ in range(5)]
+    for index, connection in enumerate(sockets):
+        symbols = ["*"] if index % 2 else ["AAPL", "KO"]
+        await send(connection, {"type": "subscribe", "symbols": symbols})
+        await receive(connection)
+    client = AsyncHTTPClient()
+    polls = [
+        asyncio.ensure_future(client.fetch(f"http://127.0.0.1:{http_port}/long-poll?cursor=0"))
+        for _ in range(5)
+    ]
+    await eventually(lambda: hub.counts().get("longpoll", 0) == 5)
+
+    publisher.publish({"AAPL": 101.0, "MSFT": 201.0, "KO": 51.0})
+    for connection in sockets:
+        assert (await receive(connection))["type"] == "ticks"
+    for poll in polls:
+        assert (await poll).code == 200
+    assert hub.encoded_ticks == 3
+    for connection in sockets:
+        connection.close()
+
+
+# A slow consumer: a raw client that completes the handshake and then never reads.
+
+
+async def open_stalled_client(port: int) -> socket.socket:
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small receive buffer makes the server's writes back up after a few kilobytes.
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(raw, ("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await loop.sock_sendall(raw, request.encode())
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += await loop.sock_recv(raw, 1)  # byte by byte, so no frame is read
+    assert response.startswith(b"HTTP/1.1 101"), response
+    # A masked text frame: subscribe to every symbol.
+    payload = json.dumps({"type": "subscribe", "symbols": ["*"]}).encode()
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    await loop.sock_sendall(raw, bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    return raw
+
+
+@pytest.mark.gen_test(timeout=60 * TIME_UNIT)
+async def test_slow_consumer_is_disconnected(
+    connect, http_port: int, hub: Hub, publisher: ManualPublisher, log_guard
+) -> None:
+    log_guard.expect(r"client too slow: 4 messages pending")
+    healthy = await connect()
+    await send(healthy, {"type": "subscribe", "symbols": ["*"]})
+    await receive(healthy)
+    stalled = await open_stalled_client(http_port)
+    await eventually(lambda: subscribers(hub) == 2)
+
+    received: list[int] = []
+
+    async def read_healthy() -> None:
+        while True:
+            message = await healthy.read_message()
+            if message is None:
+                return
+            received.extend(tick["seq"] for tick in json.loads(message)["ticks"])
+
+    reader = asyncio.ensure_future(read_healthy())
+    price = 100.0
+    published = 0
+    # Bounded: the stalled client's buffers hold at most a few hundred kilobytes.
+    for _ in range(20_000):
+        price += 0.01
+        publisher.publish({"AAPL": price, "MSFT": 2 * price, "KO": price / 2})
+        published += 3
+        await asyncio.sleep(0)  # let the server flush writes to the healthy client
+        if subscribers(hub) == 1:
+            break
+    assert subscribers(hub) == 1, "the stalled client was never disconnected"
+    assert len(log_guard.matching("client too slow")) == 1
+
+    # The healthy client still gets every tick, in order.
+    publisher.publish({"AAPL": 1.0})
+    published += 1
+    await eventually(lambda: len(received) == published, timeout=20 * TIME_UNIT)
+    assert received == list(range(1, published + 1))
+    healthy.close()
+    reader.cancel()
+    stalled.close()
