@@ -28,9 +28,4 @@ CLOSE_TRY_AGAIN_LATER = 1013
 REASON_SHUTDOWN = "server shutting down"
 REASON_SLOW_CONSUMER = "client too slow: {pending} messages pending"
 REASON_SERVER_FULL = "server full: {limit} clients connected, try again later"
-
-# Disconnect reasons in the connection log, for clients that left without a close code of ours.
 REASON_CLIENT_CLOSED = "closed by client"
-REASON_TIMED_OUT = "hold timed out"
-REASON_ANSWERED = "answered"
-REASON_GONE = "client disconnected"

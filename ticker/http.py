@@ -14,7 +14,7 @@ access_log = logging.getLogger("tornado.access")
 
 
 class JsonHandler(tornado.web.RequestHandler):
-    """A handler whose every answer, errors included, is JSON that no cache keeps."""
+    """A handler whose every response, errors included, is JSON that no cache stores."""
 
     context: ServerContext
 
@@ -49,13 +49,13 @@ class JsonHandler(tornado.web.RequestHandler):
         self.finish(json.dumps({"error": message}))
 
     def reject(self, status_code: int, message: str) -> None:
-        """Answer with ``{"error": message}`` and ``status_code``."""
+        """Send ``{"error": message}`` with ``status_code``."""
         self.set_status(status_code)
         self.write_json({"error": message})
 
 
 class NotFoundHandler(JsonHandler):
-    """The answer for every path that no route matches."""
+    """The 404 handler for every path that no route matches."""
 
     def prepare(self) -> None:
         self.reject(404, f"not found: {self.request.path}")

@@ -26,7 +26,7 @@ Symbols = frozenset[str] | None
 
 @dataclass(frozen=True, slots=True)
 class PriceUpdate:
-    """What a publisher hands to the hub: a new price and when it was scheduled (ms since epoch)."""
+    """A new price from a publisher, with the moment it was scheduled for (ms since the epoch)."""
 
     symbol: str
     price: float
@@ -78,7 +78,7 @@ class Batch:
 
 
 class Subscriber(Protocol):
-    """What a transport implements to receive batches from the hub."""
+    """The interface a transport implements to receive batches from the hub."""
 
     def deliver(self, batch: Batch, selection: Selection) -> None:
         """Take the ticks of ``batch`` that match the subscription; called only when some do.
@@ -228,12 +228,12 @@ class Hub:
 
     def snapshot(self, symbols: Symbols = None) -> tuple[int, list[Tick]]:
         """Return the current cursor and the latest tick of each symbol that has one."""
-        wanted = self.symbols if symbols is None else [s for s in self.symbols if s in symbols]
-        ticks = [self._latest[symbol] for symbol in wanted if symbol in self._latest]
+        selected = self.symbols if symbols is None else [s for s in self.symbols if s in symbols]
+        ticks = [self._latest[symbol] for symbol in selected if symbol in self._latest]
         return self.last_seq, ticks
 
     def has_cursor(self, cursor: int) -> bool:
-        """Whether every tick after ``cursor`` is still in the history."""
+        """Return whether every tick after ``cursor`` is still in the history."""
         return self.first_seq - 1 <= cursor <= self.last_seq
 
     def ticks_after(self, cursor: int, symbols: Symbols, limit: int) -> tuple[list[Tick], int]:

@@ -1,8 +1,8 @@
 """Where the dashboard files and the default config are, found through the package.
 
-A wheel carries them inside the package (``ticker/web``, ``ticker/config.toml``); a source
+A wheel carries them inside the package as ``ticker/web`` and ``ticker/config.toml``. A source
 checkout or an editable install has them beside the package, at the top of the repository.
-Neither depends on the current directory.
+Neither location depends on the current directory.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ logger = logging.getLogger("ticker.transports.longpoll")
 TRANSPORT = "longpoll"
 RETRY_AFTER_SECONDS = 1
 
-# What ends a poll's wait.
+# Outcomes that end a poll's wait.
 WAKE_DATA = "data"
 WAKE_TIMEOUT = "timeout"
 WAKE_GONE = "client disconnected"
@@ -125,10 +125,10 @@ class LongPollHandler(JsonHandler):
         self._resolve(WAKE_GONE)
 
     def answer_ticks(self, cursor: int, symbols: Symbols) -> bool:
-        """Send the ticks after ``cursor`` if there are any; return whether it answered."""
+        """Send the ticks after ``cursor`` if there are any, and return whether it sent them."""
         hub = self.context.hub
         limit = self.context.config.longpoll.max_ticks_per_response
-        # One tick more than the limit tells whether the client must come back for more.
+        # Fetching one tick past the limit shows whether the client must poll again at once.
         ticks, next_cursor = hub.ticks_after(cursor, symbols, limit + 1)
         if not ticks:
             return False
@@ -144,15 +144,15 @@ class LongPollHandler(JsonHandler):
         return True
 
     def answer_empty(self) -> None:
-        """Answer 204 with the newest cursor, so a narrow subscription never falls behind."""
+        """Send 204 with the newest cursor, so that a narrow subscription never falls behind."""
         hub = self.context.hub
         self.set_status(204)
         self.set_header("X-Ticker-Epoch", hub.epoch)
         self.set_header("X-Ticker-Cursor", str(hub.last_seq))
         self.finish()
 
-    def answer_reset(self, symbols: Symbols, why: str) -> None:
+    def answer_reset(self, symbols: Symbols, reason: str) -> None:
         hub = self.context.hub
-        logger.info("long-poll %s: reset because %s", self.client_id, why)
+        logger.info("long-poll %s: reset because %s", self.client_id, reason)
         cursor, ticks = hub.snapshot(symbols)
         self.write_raw_json(snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True))
