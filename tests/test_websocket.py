@@ -327,3 +327,29 @@ async def test_slow_consumer_is_disconnected(
     healthy.close()
     reader.cancel()
     stalled.close()
+
+
+@pytest.mark.gen_test(timeout=30 * TIME_UNIT)
+async def test_dead_peer_dropped_by_ping(config) -> None:
+    from dataclasses import replace
+
+    from ticker.server import TickerServer
+
+    pinging = replace(
+        config, websocket=replace(config.websocket, ping_interval=0.1, ping_timeout=0.1)
+    )
+    server = TickerServer(pinging, "127.0.0.1", 0)
+    server.start()
+    # The stalled client never reads, so it never answers a ping with a pong.
+    stalled = await open_stalled_client(server.port)
+    try:
+        await eventually(lambda: subscribers(server.hub) == 1)
+        await eventually(lambda: subscribers(server.hub) == 0, timeout=10 * TIME_UNIT)
+    finally:
+        stalled.close()
+        await server.stop()
+
+
+def test_app_applies_websocket_settings(app) -> None:
+    assert app.settings["websocket_ping_interval"] is None  # 0 in the test config: no pings
+    assert app.settings["websocket_max_message_size"] == 1024

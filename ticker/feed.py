@@ -152,8 +152,6 @@ class Feed:
                     await asyncio.sleep(delay)
                 self.last_lag = max(0.0, loop.time() - deadline)
                 self.publish_step((deadline + wall_offset) * 1000.0)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             logger.exception("feed stopped by an unexpected error after %d steps", self.steps)
             raise

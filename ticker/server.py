@@ -53,7 +53,8 @@ class TickerServer:
         self.http_server.add_sockets(sockets)
         self.feed.start()
         logger.info(
-            "ticker listening on %s (%d symbols, transports: %s, epoch %s)",
+            "ticker listening on %s (%d symbols, transports: %s, epoch %s); "
+            "open it in a browser for the dashboard",
             self.url,
             len(self.config.symbols),
             ", ".join(TRANSPORTS),

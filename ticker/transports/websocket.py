@@ -53,6 +53,9 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.opened_at = asyncio.get_running_loop().time()
         peer = self.request.remote_ip
         hub = self.context.hub
+        if self.context.shutting_down:
+            self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN)
+            return
         try:
             self.subscription = hub.subscribe(self, frozenset(), TRANSPORT, self.client_id)
         except HubFull:
