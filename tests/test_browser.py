@@ -254,3 +254,17 @@ def test_switch_to_longpoll_without_reload(page_and_record) -> None:
         if not websocket.is_closed():
             websocket.wait_for_event("close", timeout=UPDATE_TIMEOUT_MS)
     assert_page_clean(record)
+
+
+@pytest.mark.parametrize("transport", ["websocket", "longpoll"])
+def test_server_stop_marks_figures_stale(page_and_record, server, transport: str) -> None:
+    page, _record = page_and_record
+    page.select_option("#transport", transport)
+    wait_for_live(page, transport)
+    assert page.locator("#figures").get_attribute("data-stale") == "false"
+
+    assert server.stop() == 0
+
+    page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
+    assert page.locator("#figures").get_attribute("data-stale") == "true"
+    assert "Reconnecting" in page.locator("#status-text").text_content()

@@ -187,6 +187,14 @@ async def test_cursor_ahead_gets_reset(url, publisher: ManualPublisher, hub: Hub
 
 
 @pytest.mark.gen_test
+async def test_huge_cursor_gets_reset(url, publisher: ManualPublisher) -> None:
+    publisher.publish({"AAPL": 101.0})
+    data = body(await fetch(url("/long-poll?cursor=" + "9" * 30)))
+    assert data["reset"] is True
+    assert data["cursor"] == 1
+
+
+@pytest.mark.gen_test
 async def test_long_backlog_is_paged(url, publisher: ManualPublisher) -> None:
     for step in range(10):  # 30 ticks; the test config sends 20 per response
         publisher.publish({"AAPL": 100.0 + step, "MSFT": 200.0 + step, "KO": 50.0 + step})
@@ -241,7 +249,8 @@ BAD_REQUESTS = [
     ("cursor=abc", "invalid cursor 'abc'"),
     ("cursor=1.5", "invalid cursor '1.5'"),
     ("cursor=", "invalid cursor ''"),
-    ("cursor=99999999999999999999999", "invalid cursor"),
+    ("cursor=" + "9" * 31, "at most 30 digits"),
+    ("cursor=0x10", "invalid cursor '0x10'"),
     ("symbols=NOPE", "unknown symbol 'NOPE'"),
     ("symbols=aapl", "unknown symbol 'aapl'"),
     ("symbols=AAPL,,KO", "invalid symbols 'AAPL,,KO'"),
@@ -249,6 +258,9 @@ BAD_REQUESTS = [
     ("timeout=-1", "invalid timeout '-1'"),
     ("timeout=nan", "invalid timeout 'nan'"),
     ("timeout=inf", "invalid timeout 'inf'"),
+    ("timeout=1e3", "invalid timeout '1e3'"),
+    ("timeout=1_0", "invalid timeout '1_0'"),
+    ("timeout=%2B5", "invalid timeout '+5'"),
 ]
 
 
@@ -323,3 +335,5 @@ def test_hold_timeout_is_clamped() -> None:
     assert parse_timeout("3600", default=25.0, maximum=60.0) == 60.0
     assert parse_timeout(None, default=25.0, maximum=60.0) == 25.0
     assert parse_timeout("0", default=25.0, maximum=60.0) == 0.0
+    assert parse_timeout(".5", default=25.0, maximum=60.0) == 0.5
+    assert parse_timeout("2.", default=25.0, maximum=60.0) == 2.0

@@ -6,14 +6,16 @@ expected; the transports turn that into a 400 response or a WebSocket error mess
 
 from __future__ import annotations
 
-import math
 import re
 
 from ticker.errors import InvalidRequest
 from ticker.hub import Hub, Symbols
 
 ALL_SYMBOLS = "*"
-_CURSOR = re.compile(r"[0-9]{1,18}")
+MAX_CURSOR_DIGITS = 30
+_CURSOR = re.compile(r"[0-9]+")
+# Plain decimal seconds: no sign, exponent, underscore, nan or inf, which float() would accept.
+_SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
 def parse_symbols(raw: str | None, hub: Hub) -> Symbols:
@@ -46,9 +48,10 @@ def parse_cursor(raw: str | None) -> int | None:
     """Parse the ``cursor`` parameter: a seq of 0 or more, or None when absent."""
     if raw is None:
         return None
-    if not _CURSOR.fullmatch(raw):
+    if not _CURSOR.fullmatch(raw) or len(raw) > MAX_CURSOR_DIGITS:
         raise InvalidRequest(
-            f"invalid cursor {raw!r}: expected the integer seq of the last tick seen, 0 or more"
+            f"invalid cursor {raw[:40]!r}: expected the integer seq of the last tick seen, "
+            f"0 or more, with at most {MAX_CURSOR_DIGITS} digits"
         )
     return int(raw)
 
@@ -57,13 +60,9 @@ def parse_timeout(raw: str | None, default: float, maximum: float) -> float:
     """Parse the ``timeout`` parameter in seconds; clamp it to ``maximum``."""
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
+    if not _SECONDS.fullmatch(raw):
         raise InvalidRequest(
-            f"invalid timeout {raw!r}: expected seconds from 0 to {maximum:g} "
-            "(0 answers at once)"
+            f"invalid timeout {raw[:40]!r}: expected seconds as a plain number of 0 or more, "
+            f"such as 25 or 0.5 (0 answers at once, more than {maximum:g} is clamped)"
         )
-    return min(value, maximum)
+    return min(float(raw), maximum)

@@ -182,11 +182,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         if self.subscription is None:
             return  # rejected in open(), already logged
         reason = self.disconnect_reason
-        if reason is None:
-            code = self.close_code
-            reason = REASON_CLIENT_CLOSED if code is not None else "connection lost"
-            if code is not None:
-                reason += f" (code {code})"
+        if reason is None and self.close_code is not None:
+            reason = f"{REASON_CLIENT_CLOSED} (code {self.close_code})"
+        elif reason is None:
+            # Tornado reports these cases alike, so the log cannot tell them apart.
+            reason = (
+                "closed without a status code (by the client, by a lost connection, "
+                "or after a protocol error such as a message over max_message_size)"
+            )
         duration = asyncio.get_running_loop().time() - self.opened_at
         logger.info(
             "websocket %s disconnected: %s after %.1f s, %d messages sent",

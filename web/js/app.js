@@ -101,6 +101,8 @@ class Dashboard {
     transport.onStatus((status) => {
       if (this.#transport === transport) {
         statusView.show(status);
+        // Figures from before a disconnect stay on screen, so mark them as old.
+        byId("figures").dataset.stale = String(status.state !== "live");
       }
     });
     transport.onTicks((ticks, isSnapshot) => {
@@ -122,14 +124,15 @@ class Dashboard {
 
   #receive(ticks, isSnapshot, epoch) {
     const receivedAt = nowMs();
-    this.#rates.add(ticks.length);
     this.table.update(ticks, epoch);
-    // A snapshot repeats ticks published earlier, so their age does not
-    // measure the transport's latency.
-    if (!isSnapshot) {
-      for (const tick of ticks) {
-        this.#latency.add(receivedAt, tick.ts);
-      }
+    // A snapshot repeats ticks published earlier, so it counts neither as
+    // throughput nor as latency of the transport.
+    if (isSnapshot) {
+      return;
+    }
+    this.#rates.add(ticks.length);
+    for (const tick of ticks) {
+      this.#latency.add(receivedAt, tick.ts);
     }
   }
 }

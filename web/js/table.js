@@ -2,7 +2,7 @@ import { PLACEHOLDER, direction, formatChange, formatPercent, formatPrice } from
 import { Sparkline } from "./sparkline.js";
 
 /** Matches the flash animation's duration in style.css. */
-const FLASH_MS = 450;
+const FLASH_MS = 250;
 
 /**
  * Price table with one row per configured symbol.
