@@ -48,7 +48,7 @@ def test_serve_answers_snapshot(ticker_process) -> None:
     assert server.stop(signal.SIGTERM) == 0
     log = "".join(server.lines)
     assert "loaded config from" in log
-    assert "3 symbols, transports: websocket, longpoll" in log
+    assert "3 symbols, transports: websocket, sse, longpoll, poll" in log
     assert "received SIGTERM" in log
     assert "ticker stopped" in log
     assert "Traceback" not in log

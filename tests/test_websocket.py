@@ -150,6 +150,10 @@ ERROR_CASES = [
     ('{"type": "subscribe"}', "invalid symbols None"),
     ('{"type": "subscribe", "symbols": [1]}', "invalid symbol 1"),
     ('{"type": "unsubscribe", "symbols": ["NOPE"]}', "unknown symbol 'NOPE'"),
+    ('{"type": "subscribe", "symbols": ["KO"], "cursor": 3}', "invalid epoch None"),
+    ('{"type": "subscribe", "symbols": ["KO"], "epoch": "e", "cursor": -1}', "invalid cursor -1"),
+    ('{"type": "subscribe", "symbols": ["KO"], "epoch": "e", "cursor": "3"}', "invalid cursor '3'"),
+    ('{"type": "subscribe", "symbols": ["KO"], "epoch": 5, "cursor": 3}', "invalid epoch 5"),
 ]
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ticker.context import ServerContext
 from ticker.errors import InvalidRequest
@@ -10,6 +12,9 @@ from ticker.hub import encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_symbols
 from ticker.resources import web_root
+
+if TYPE_CHECKING:
+    from ticker.transports.base import Transport
 
 
 class SymbolsHandler(JsonHandler):
@@ -63,3 +68,40 @@ class IndexHandler(JsonHandler):
 
 def read_index_page() -> bytes:
     return (web_root() / "index.html").read_bytes()
+
+
+class TransportsHandler(JsonHandler):
+    """``GET /api/transports``: the enabled transports, in the dashboard's menu order."""
+
+    def initialize(  # type: ignore[override]
+        self, context: ServerContext, transports: Sequence[Transport]
+    ) -> None:
+        super().initialize(context)
+        self.transports = transports
+
+    def get(self) -> None:
+        listed = [
+            {
+                "name": transport.name,
+                "label": transport.label,
+                "description": transport.description,
+                "module": transport.module_url,
+            }
+            for transport in self.transports
+        ]
+        self.write_json({"transports": listed})
+
+
+class TransportModuleHandler(JsonHandler):
+    """The browser module of one transport, read when the application is built."""
+
+    def initialize(self, context: ServerContext, source: bytes) -> None:  # type: ignore[override]
+        super().initialize(context)
+        self.source = source
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "text/javascript; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+
+    def get(self) -> None:
+        self.finish(self.source)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import tornado.web
 
-from ticker.api import IndexHandler, SnapshotHandler, SymbolsHandler, read_index_page
+from ticker.api import (
+    IndexHandler,
+    SnapshotHandler,
+    SymbolsHandler,
+    TransportModuleHandler,
+    TransportsHandler,
+    read_index_page,
+)
 from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.hub import Hub
 from ticker.http import NotFoundHandler, log_request
 from ticker.resources import web_root
-from ticker.transports.longpoll import LongPollHandler
-from ticker.transports.websocket import WebSocketHandler
-
-TRANSPORTS = ("websocket", "longpoll")
+from ticker.transports.base import Transport
+from ticker.transports.registry import discover_transports, select_transports
 
 
 def make_hub(config: Config) -> Hub:
@@ -27,8 +33,20 @@ def make_hub(config: Config) -> Hub:
     )
 
 
-def make_app(context: ServerContext) -> tornado.web.Application:
-    """Build the application that serves the API, both transports and the dashboard."""
+def enabled_transports(config: Config) -> list[Transport]:
+    """Return the transports that ``config`` enables; raise ConfigError for an unknown name."""
+    return select_transports(discover_transports(), config.transports.enabled, config.source)
+
+
+def make_app(
+    context: ServerContext, transports: Sequence[Transport] | None = None
+) -> tornado.web.Application:
+    """Build the application that serves the API, the transports and the dashboard.
+
+    ``transports`` defaults to the ones the config enables.
+    """
+    if transports is None:
+        transports = enabled_transports(context.config)
     shared = {"context": context}
     websocket = context.config.websocket
     settings: dict[str, Any] = {
@@ -46,7 +64,15 @@ def make_app(context: ServerContext) -> tornado.web.Application:
         (r"/", IndexHandler, {"context": context, "page": read_index_page()}),
         (r"/api/symbols", SymbolsHandler, shared),
         (r"/api/snapshot", SnapshotHandler, shared),
-        (r"/long-poll", LongPollHandler, shared),
-        (r"/ws", WebSocketHandler, shared),
+        (r"/api/transports", TransportsHandler, {"context": context, "transports": transports}),
     ]
+    for transport in transports:
+        routes.extend(transport.routes(context))
+        routes.append(
+            (
+                transport.module_url,
+                TransportModuleHandler,
+                {"context": context, "source": transport.browser_module.read_bytes()},
+            )
+        )
     return tornado.web.Application(routes, **settings)

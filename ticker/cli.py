@@ -115,13 +115,18 @@ def run_serve(args: argparse.Namespace) -> int:
 
 async def serve(config: Config, host: str | None, port: int | None) -> int:
     """Run a server until SIGINT or SIGTERM; return the exit status."""
+    try:
+        server = TickerServer(config, host, port)
+    except ConfigError as exc:
+        logger.error("invalid config: %s", exc)
+        return EXIT_ERROR
+
     # Handle the signals before listening, so that a signal sent as soon as the server
     # reports it is listening still stops it in order.
     stop_requested = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
-    server = TickerServer(config, host, port)
     try:
         try:
             server.start()

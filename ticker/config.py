@@ -60,6 +60,21 @@ class WebSocketConfig:
 
 
 @dataclass(frozen=True)
+class SseConfig:
+    heartbeat_interval: float = 15.0
+    """Seconds between comment lines that keep idle proxies from closing the stream."""
+    retry_interval: float = 2.0
+    """Reconnect delay suggested to EventSource clients (sent as ``retry:`` in ms)."""
+    max_pending_messages: int = 200
+
+
+@dataclass(frozen=True)
+class TransportsConfig:
+    enabled: tuple[str, ...] = ("websocket", "sse", "longpoll", "poll")
+    """Transport names, in the dashboard's menu order."""
+
+
+@dataclass(frozen=True)
 class SymbolConfig:
     symbol: str
     name: str
@@ -79,6 +94,8 @@ class Config:
     hub: HubConfig = HubConfig()
     longpoll: LongPollConfig = LongPollConfig()
     websocket: WebSocketConfig = WebSocketConfig()
+    sse: SseConfig = SseConfig()
+    transports: TransportsConfig = TransportsConfig()
     source: str = "<defaults>"
     """The file this config was read from, for messages and logs."""
 
@@ -131,6 +148,10 @@ class _Validator:
             ),
             "websocket": lambda table, key: self.section(
                 table, key, WebSocketConfig, self.check_websocket
+            ),
+            "sse": lambda table, key: self.section(table, key, SseConfig, self.check_sse),
+            "transports": lambda table, key: self.section(
+                table, key, TransportsConfig, self.check_transports
             ),
         }
         self.reject_unknown(data, [*sections, "symbols"], prefix="")
@@ -191,6 +212,10 @@ class _Validator:
             if not isinstance(value, str):
                 raise self.fail(key, f"expected a string, got {_describe(value)}")
             return value
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise self.fail(key, f"expected an array of strings, got {_describe(value)}")
+            return tuple(value)
         raise AssertionError(f"no type check for {key}")
 
     def check_server(self, server: ServerConfig, name: str) -> None:
@@ -237,6 +262,19 @@ class _Validator:
             )
         self.require_positive(websocket.max_message_size, f"{name}.max_message_size")
         self.require_positive(websocket.max_pending_messages, f"{name}.max_pending_messages")
+
+    def check_sse(self, sse: SseConfig, name: str) -> None:
+        self.require_positive(sse.heartbeat_interval, f"{name}.heartbeat_interval")
+        self.require_positive(sse.retry_interval, f"{name}.retry_interval")
+        self.require_positive(sse.max_pending_messages, f"{name}.max_pending_messages")
+
+    def check_transports(self, transports: TransportsConfig, name: str) -> None:
+        # Whether each name is a registered transport is checked when the server is built.
+        if not transports.enabled:
+            raise self.fail(f"{name}.enabled", "empty; enable at least one transport")
+        for index, transport in enumerate(transports.enabled):
+            if transport in transports.enabled[:index]:
+                raise self.fail(f"{name}.enabled[{index}]", f"duplicate transport {transport!r}")
 
     def require_positive(self, value: float, key: str) -> None:
         if value <= 0:

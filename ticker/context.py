@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ticker.config import Config
 from ticker.hub import Hub
 
-if TYPE_CHECKING:
-    from ticker.transports.websocket import WebSocketHandler
+
+class StreamingConnection(Protocol):
+    """A connection that stays open across batches (WebSocket, SSE)."""
+
+    closed: asyncio.Future[None]
+    """Resolved once the connection has closed, so that shutdown can wait for it."""
 
 
 @dataclass
@@ -19,7 +24,7 @@ class ServerContext:
 
     config: Config
     hub: Hub
-    open_websockets: set[WebSocketHandler] = field(default_factory=set)
+    open_connections: set[StreamingConnection] = field(default_factory=set)
     shutting_down: bool = False
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

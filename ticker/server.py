@@ -9,7 +9,7 @@ import socket
 import tornado.httpserver
 import tornado.netutil
 
-from ticker.app import TRANSPORTS, make_app, make_hub
+from ticker.app import enabled_transports, make_app, make_hub
 from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.feed import Feed, PriceModel
@@ -17,16 +17,20 @@ from ticker.feed import Feed, PriceModel
 logger = logging.getLogger("ticker.server")
 
 SHUTDOWN_TIMEOUT = 5.0
-"""Seconds that stopping waits for WebSocket clients to finish the close handshake."""
+"""Seconds that stopping waits for WebSocket and SSE clients to finish closing."""
 
 
 class TickerServer:
-    """Serves ``config`` on ``host``:``port``; ``port`` 0 picks a free port."""
+    """Serves ``config`` on ``host``:``port``; ``port`` 0 picks a free port.
+
+    Raises ConfigError when the config enables a transport that is not registered.
+    """
 
     def __init__(self, config: Config, host: str | None = None, port: int | None = None):
         self.config = config
         self.host = host if host is not None else config.server.host
         self.requested_port = port if port is not None else config.server.port
+        self.transports = enabled_transports(config)
         self.hub = make_hub(config)
         self.context = ServerContext(config, self.hub)
         model = PriceModel.for_interval(
@@ -42,22 +46,24 @@ class TickerServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    def start(self) -> None:
+    def start(self, run_feed: bool = True) -> None:
         """Bind the port, start the feed and accept clients.
 
+        With ``run_feed`` False, ticks come only from whoever calls ``hub.publish`` (tests).
         Raises OSError when the port cannot be bound (for example, when it is in use).
         """
         sockets = tornado.netutil.bind_sockets(self.requested_port, self.host, socket.AF_UNSPEC)
         self.port = sockets[0].getsockname()[1]
-        self.http_server = tornado.httpserver.HTTPServer(make_app(self.context))
+        self.http_server = tornado.httpserver.HTTPServer(make_app(self.context, self.transports))
         self.http_server.add_sockets(sockets)
-        self.feed.start()
+        if run_feed:
+            self.feed.start()
         logger.info(
             "ticker listening on %s (%d symbols, transports: %s, epoch %s); "
             "open it in a browser for the dashboard",
             self.url,
             len(self.config.symbols),
-            ", ".join(TRANSPORTS),
+            ", ".join(transport.name for transport in self.transports),
             self.hub.epoch,
         )
 
@@ -75,13 +81,13 @@ class TickerServer:
             self.http_server.stop()
         await self.feed.stop()
 
-        websockets = [handler.closed for handler in self.context.open_websockets]
+        streams = [connection.closed for connection in self.context.open_connections]
         self.hub.close()
-        if websockets:
-            done, pending = await asyncio.wait(websockets, timeout=SHUTDOWN_TIMEOUT)
+        if streams:
+            done, pending = await asyncio.wait(streams, timeout=SHUTDOWN_TIMEOUT)
             if pending:
                 logger.warning(
-                    "%d websocket clients did not finish closing within %.0f s",
+                    "%d streaming clients did not finish closing within %.0f s",
                     len(pending),
                     SHUTDOWN_TIMEOUT,
                 )

@@ -13,14 +13,18 @@ import json
 import logging
 
 from ticker.api import snapshot_body
+from ticker.clients.polling import long_poll_client
+from ticker.context import ServerContext
 from ticker.errors import HubFull, InvalidRequest, REASON_SHUTDOWN
 from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_cursor, parse_symbols, parse_timeout
+from ticker.resources import web_root
+from ticker.transports.base import Route, Transport
 
 logger = logging.getLogger("ticker.transports.longpoll")
 
-TRANSPORT = "longpoll"
+NAME = "longpoll"
 RETRY_AFTER_SECONDS = 1
 
 # Outcomes that end a poll's wait.
@@ -38,16 +42,11 @@ class LongPollHandler(JsonHandler):
 
     async def get(self) -> None:
         hub = self.context.hub
-        settings = self.context.config.longpoll
         self.client_id = self.context.new_client_id("lp")
         try:
             symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
             cursor = parse_cursor(self.get_query_argument("cursor", None))
-            timeout = parse_timeout(
-                self.get_query_argument("timeout", None),
-                settings.hold_timeout,
-                settings.max_hold_timeout,
-            )
+            timeout = self.hold_timeout()
         except InvalidRequest as exc:
             self.reject(400, str(exc))
             return
@@ -92,6 +91,12 @@ class LongPollHandler(JsonHandler):
             # so that a batch published after the timer fired is never skipped.
             self.answer_empty()
 
+    def hold_timeout(self) -> float:
+        """Return how long to hold an empty poll, from the ``timeout`` parameter."""
+        settings = self.context.config.longpoll
+        raw = self.get_query_argument("timeout", None)
+        return parse_timeout(raw, settings.hold_timeout, settings.max_hold_timeout)
+
     async def wait(self, symbols: Symbols, timeout: float) -> str:
         """Wait until a matching batch is published, the hold ends or the client leaves.
 
@@ -99,7 +104,7 @@ class LongPollHandler(JsonHandler):
         """
         loop = asyncio.get_running_loop()
         self._wake = loop.create_future()
-        self._subscription = self.context.hub.subscribe(self, symbols, TRANSPORT, self.client_id)
+        self._subscription = self.context.hub.subscribe(self, symbols, NAME, self.client_id)
         timer = loop.call_later(timeout, self._resolve, WAKE_TIMEOUT)
         try:
             return await self._wake
@@ -156,3 +161,18 @@ class LongPollHandler(JsonHandler):
         logger.info("long-poll %s: reset because %s", self.client_id, reason)
         cursor, ticks = hub.snapshot(symbols)
         self.write_raw_json(snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True))
+
+
+def routes(context: ServerContext) -> list[Route]:
+    return [(r"/long-poll", LongPollHandler, {"context": context})]
+
+
+TRANSPORT = Transport(
+    name=NAME,
+    label="Long-poll",
+    description="The server holds each HTTP request until a tick arrives, then the client "
+    "asks again from its cursor.",
+    routes=routes,
+    browser_module=web_root() / "js" / "transports" / "longpoll.js",
+    client=long_poll_client,
+)

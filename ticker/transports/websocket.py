@@ -16,6 +16,7 @@ from typing import Any
 import tornado.websocket
 
 from ticker.api import snapshot_body
+from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
 from ticker.errors import (
     CLOSE_GOING_AWAY,
@@ -30,10 +31,12 @@ from ticker.errors import (
 )
 from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
 from ticker.params import parse_symbol_list
+from ticker.resources import web_root
+from ticker.transports.base import Route, Transport
 
 logger = logging.getLogger("ticker.transports.websocket")
 
-TRANSPORT = "websocket"
+NAME = "websocket"
 
 
 class WebSocketHandler(tornado.websocket.WebSocketHandler):
@@ -57,13 +60,13 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN)
             return
         try:
-            self.subscription = hub.subscribe(self, frozenset(), TRANSPORT, self.client_id)
+            self.subscription = hub.subscribe(self, frozenset(), NAME, self.client_id)
         except HubFull:
             reason = REASON_SERVER_FULL.format(limit=hub.max_subscribers)
             logger.warning("websocket %s from %s rejected: %s", self.client_id, peer, reason)
             self.disconnect(CLOSE_TRY_AGAIN_LATER, reason)
             return
-        self.context.open_websockets.add(self)
+        self.context.open_connections.add(self)
         logger.info("websocket %s connected from %s", self.client_id, peer)
 
     def on_message(self, message: str | bytes) -> None:
@@ -84,7 +87,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         kind = data.get("type")
         try:
             if kind == "subscribe":
-                self.subscribe(data.get("symbols"))
+                self.subscribe(data.get("symbols"), data.get("epoch"), data.get("cursor"))
             elif kind == "unsubscribe":
                 self.unsubscribe(data.get("symbols"))
             else:
@@ -94,11 +97,18 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         except InvalidRequest as exc:
             self.send_error_message(str(exc))
 
-    def subscribe(self, value: Any) -> None:
-        """Add symbols and reply with a snapshot of them; the next ``ticks`` follow its cursor."""
+    def subscribe(self, value: Any, epoch: Any, cursor: Any) -> None:
+        """Add symbols, then replay the ticks after ``cursor`` or send a snapshot.
+
+        With ``epoch`` and ``cursor`` from an earlier connection, every tick since then is sent
+        as ``ticks`` messages; a cursor the history no longer covers, or another epoch, gets a
+        snapshot marked ``reset``. Without them, the reply is a snapshot. Either way the next
+        live ``ticks`` message follows on with no gap and no repeat.
+        """
         assert self.subscription is not None
         hub = self.context.hub
         requested = parse_symbol_list(value, hub)
+        resume = parse_resume(epoch, cursor)
         current = self.subscription.symbols
         if requested is None or current is None:
             combined: Symbols = None
@@ -106,13 +116,37 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             combined = current | requested
         self.subscription.update(combined)
 
-        cursor, ticks = hub.snapshot(requested)
-        body = snapshot_body(hub.epoch, cursor, encode_ticks(ticks))
+        reset = False
+        if resume is not None:
+            resume_epoch, resume_cursor = resume
+            if resume_epoch == hub.epoch and hub.has_cursor(resume_cursor):
+                self.replay(resume_cursor, requested)
+                return
+            reset = True
+            logger.info(
+                "websocket %s: reset because cursor %d of epoch %r cannot be resumed",
+                self.client_id,
+                resume_cursor,
+                resume_epoch[:64],
+            )
+        cursor_now, ticks = hub.snapshot(requested)
+        body = snapshot_body(hub.epoch, cursor_now, encode_ticks(ticks), reset=reset)
         # Add the type and the full subscription to the shared snapshot layout.
         message = (
             f'{{"type":"snapshot","symbols":{json.dumps(self.subscribed_symbols())},{body[1:]}'
         )
         self.send(message)
+
+    def replay(self, cursor: int, symbols: Symbols) -> None:
+        """Send every tick after ``cursor`` for ``symbols`` from the hub's history."""
+        hub = self.context.hub
+        limit = self.context.config.longpoll.max_ticks_per_response
+        while True:
+            ticks, next_cursor = hub.ticks_after(cursor, symbols, limit)
+            if not ticks:
+                return
+            self.send(f'{{"type":"ticks","cursor":{next_cursor},"ticks":{encode_ticks(ticks)}}}')
+            cursor = next_cursor
 
     def unsubscribe(self, value: Any) -> None:
         assert self.subscription is not None
@@ -176,7 +210,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self.end_subscription()
-        self.context.open_websockets.discard(self)
+        self.context.open_connections.discard(self)
         if not self.closed.done():
             self.closed.set_result(None)
         if self.subscription is None:
@@ -200,7 +234,35 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         )
 
 
+def parse_resume(epoch: Any, cursor: Any) -> tuple[str, int] | None:
+    """Check the optional ``epoch`` and ``cursor`` of a subscribe message; both or neither."""
+    if epoch is None and cursor is None:
+        return None
+    if not isinstance(epoch, str) or not epoch:
+        raise InvalidRequest(f"invalid epoch {_shorten(epoch)}: expected the epoch string of a snapshot")
+    if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
+        raise InvalidRequest(
+            f"invalid cursor {_shorten(cursor)}: expected the integer seq of the last tick seen"
+        )
+    return epoch, cursor
+
+
 def _shorten(value: Any, limit: int = 40) -> str:
     """Quote a client value for a message, cut so that a huge value cannot flood it."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def routes(context: ServerContext) -> list[Route]:
+    return [(r"/ws", WebSocketHandler, {"context": context})]
+
+
+TRANSPORT = Transport(
+    name=NAME,
+    label="WebSocket",
+    description="One socket per client; the server pushes a message per batch and the client "
+    "resumes from its cursor after a drop.",
+    routes=routes,
+    browser_module=web_root() / "js" / "transports" / "websocket.js",
+    client=WebSocketClient,
+)

@@ -1,0 +1,1 @@
+"""Python clients of the transports, for the conformance tests and for benchmarks."""

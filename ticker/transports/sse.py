@@ -1,0 +1,195 @@
+"""Server-Sent Events transport: ``GET /sse?symbols=A,B``, one event per published batch.
+
+Every event's id is ``<epoch>:<cursor>``, which a browser's EventSource sends back as
+``Last-Event-ID`` when it reconnects, so the stream resumes from the hub's history without loss.
+A client may also pass the id as the ``lastEventId`` query parameter. Comment lines keep idle
+proxies from closing a quiet stream, and ``X-Accel-Buffering: no`` asks nginx not to buffer it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import tornado.ioloop
+import tornado.iostream
+
+from ticker.api import snapshot_body
+from ticker.clients.sse import SseClient
+from ticker.context import ServerContext
+from ticker.errors import REASON_SHUTDOWN, REASON_SLOW_CONSUMER, HubFull, InvalidRequest
+from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
+from ticker.http import JsonHandler
+from ticker.params import parse_symbols
+from ticker.resources import web_root
+from ticker.transports.base import Route, Transport
+
+logger = logging.getLogger("ticker.transports.sse")
+
+NAME = "sse"
+EVENT_ID = re.compile(r"(?P<epoch>[^:\s]{1,64}):(?P<cursor>[0-9]{1,30})")
+
+
+class SseHandler(JsonHandler):
+    """``GET /sse``: a ``text/event-stream`` of ``snapshot``, ``ticks`` and ``reset`` events."""
+
+    subscription: Subscription | None = None
+
+    async def get(self) -> None:
+        hub = self.context.hub
+        self.client_id = self.context.new_client_id("sse")
+        try:
+            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+        except InvalidRequest as exc:
+            self.reject(400, str(exc))
+            return
+        last_event_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
+            "lastEventId", None
+        )
+        if self.context.shutting_down:
+            self.set_header("Retry-After", "1")
+            self.reject(503, REASON_SHUTDOWN)
+            return
+
+        loop = asyncio.get_running_loop()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.pending_writes = 0
+        self.sent_events = 0
+        self.end_reason: str | None = None
+        try:
+            self.subscription = hub.subscribe(self, symbols, NAME, self.client_id)
+        except HubFull as exc:
+            logger.warning("sse %s rejected: %s", self.client_id, exc)
+            self.set_header("Retry-After", "1")
+            self.reject(503, f"server full: {exc}; retry after 1 s")
+            return
+
+        self.set_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.set_header("X-Accel-Buffering", "no")
+        self.context.open_connections.add(self)
+        self.opened_at = loop.time()
+        logger.info("sse %s connected from %s", self.client_id, self.request.remote_ip)
+
+        # The first events and the subscription are set up in one step of the event loop, so
+        # the first live batch follows them with no gap and no repeat.
+        retry_ms = round(self.context.config.sse.retry_interval * 1000)
+        self.send_raw(f"retry: {retry_ms}\n\n")
+        self.send_start(symbols, last_event_id)
+        heartbeat = tornado.ioloop.PeriodicCallback(
+            self.send_heartbeat, self.context.config.sse.heartbeat_interval * 1000
+        )
+        heartbeat.start()
+        try:
+            await self.closed
+        finally:
+            heartbeat.stop()
+            self.end_stream()
+
+    def send_start(self, symbols: Symbols, last_event_id: str | None) -> None:
+        """Send a snapshot, the ticks missed since ``last_event_id``, or a reset."""
+        hub = self.context.hub
+        if last_event_id is None:
+            cursor, ticks = hub.snapshot(symbols)
+            self.send_event("snapshot", cursor, snapshot_body(hub.epoch, cursor, encode_ticks(ticks)))
+            return
+        match = EVENT_ID.fullmatch(last_event_id)
+        if match and match["epoch"] == hub.epoch and hub.has_cursor(int(match["cursor"])):
+            cursor = int(match["cursor"])
+            limit = self.context.config.longpoll.max_ticks_per_response
+            while True:
+                ticks, next_cursor = hub.ticks_after(cursor, symbols, limit)
+                if not ticks:
+                    return
+                data = ticks_data(next_cursor, encode_ticks(ticks))
+                self.send_event("ticks", next_cursor, data)
+                cursor = next_cursor
+
+        logger.info(
+            "sse %s: reset because event id %r cannot be resumed",
+            self.client_id,
+            last_event_id[:80],
+        )
+        cursor, ticks = hub.snapshot(symbols)
+        data = snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True)
+        self.send_event("reset", cursor, data)
+
+    def deliver(self, batch: Batch, selection: Selection) -> None:
+        limit = self.context.config.sse.max_pending_messages
+        if self.pending_writes >= limit:
+            self.end(REASON_SLOW_CONSUMER.format(pending=self.pending_writes), warn=True)
+            return
+        self.send_event("ticks", batch.cursor, ticks_data(batch.cursor, selection.json))
+
+    def send_event(self, event: str, cursor: int, data: str) -> None:
+        self.sent_events += 1
+        self.send_raw(f"event: {event}\nid: {self.context.hub.epoch}:{cursor}\ndata: {data}\n\n")
+
+    def send_heartbeat(self) -> None:
+        self.send_raw(": heartbeat\n\n")
+
+    def send_raw(self, text: str) -> None:
+        """Write and flush without waiting; each unflushed write counts as pending."""
+        if self.closed.done():
+            return
+        self.write(text)
+        self.pending_writes += 1
+        self.flush().add_done_callback(self._on_flushed)
+
+    def _on_flushed(self, future: asyncio.Future[None]) -> None:
+        self.pending_writes -= 1
+        if not future.cancelled() and future.exception() is not None:
+            self.end("connection lost")
+
+    def hub_closed(self) -> None:
+        self.end(REASON_SHUTDOWN)
+
+    def on_connection_close(self) -> None:
+        self.end("closed by client")
+
+    def end(self, reason: str, warn: bool = False) -> None:
+        """End the stream with ``reason``; the first reason given is the one logged."""
+        if self.end_reason is None:
+            self.end_reason = reason
+            if warn:
+                logger.warning("sse %s disconnected: %s", self.client_id, reason)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def end_stream(self) -> None:
+        if self.subscription is not None:
+            self.subscription.close()
+        self.context.open_connections.discard(self)
+        if not self._finished:
+            try:
+                if self.end_reason == REASON_SHUTDOWN:
+                    self.write(f": closing: {REASON_SHUTDOWN}\n\n")
+                self.finish()
+            except tornado.iostream.StreamClosedError:
+                pass  # the client is gone; there is nobody to finish the response for
+        duration = asyncio.get_running_loop().time() - self.opened_at
+        logger.info(
+            "sse %s disconnected: %s after %.1f s, %d events sent",
+            self.client_id,
+            self.end_reason,
+            duration,
+            self.sent_events,
+        )
+
+def ticks_data(cursor: int, ticks_json: str) -> str:
+    return f'{{"cursor":{cursor},"ticks":{ticks_json}}}'
+
+
+def routes(context: ServerContext) -> list[Route]:
+    return [(r"/sse", SseHandler, {"context": context})]
+
+
+TRANSPORT = Transport(
+    name=NAME,
+    label="Server-Sent Events",
+    description="One long HTTP response; the server writes an event per batch and the "
+    "browser's EventSource resumes from the last event id after a drop.",
+    routes=routes,
+    browser_module=web_root() / "js" / "transports" / "sse.js",
+    client=SseClient,
+)
