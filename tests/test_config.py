@@ -43,6 +43,16 @@ def test_defaults_apply_to_missing_sections() -> None:
     assert config.websocket.ping_timeout <= config.websocket.ping_interval
 
 
+def test_transports_default_to_all_builtins() -> None:
+    config = parse_config(SYMBOL)
+    assert config.transports.enabled == ("websocket", "sse", "longpoll", "poll")
+
+
+def test_transports_keep_config_order() -> None:
+    config = parse_config(config_with('[transports]\nenabled = ["poll", "websocket"]\n'))
+    assert config.transports.enabled == ("poll", "websocket")
+
+
 def test_integers_are_accepted_as_floats() -> None:
     config = parse_config(config_with("[feed]\ntick_interval = 1"))
     assert config.feed.tick_interval == 1.0
@@ -97,6 +107,17 @@ INVALID_CASES = [
     (config_with("[websocket]\nping_interval = -1\n"), r"websocket\.ping_interval", "0 (no pings)"),
     (config_with("server = 1\n"), r": server: expected a table", "[server]"),
     ("[[symbols]]\nsymbol = \n", r"invalid TOML", "line 2"),
+    (config_with("[transports]\nenabled = []\n"), r"transports\.enabled", "enable at least one"),
+    (config_with('[transports]\nenabled = "sse"\n'), r"transports\.enabled", "array of strings"),
+    (config_with("[transports]\nenabled = [1]\n"), r"transports\.enabled", "array of strings"),
+    (
+        config_with('[transports]\nenabled = ["sse", "poll", "sse"]\n'),
+        r"transports\.enabled\[2\]",
+        "duplicate transport 'sse'",
+    ),
+    (config_with("[sse]\nheartbeat_interval = 0\n"), r"sse\.heartbeat_interval", "positive"),
+    (config_with("[sse]\nretry_interval = -1\n"), r"sse\.retry_interval", "positive"),
+    (config_with("[sse]\nmax_pending_messages = 0\n"), r"sse\.max_pending_messages", "positive"),
 ]
 
 
