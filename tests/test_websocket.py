@@ -142,7 +142,7 @@ async def test_snapshot_and_ticks_meet_without_gap(
 ERROR_CASES = [
     ("not json", "invalid JSON"),
     ("[1, 2]", "expected a JSON object"),
-    ('{"type": "dance"}', "unknown message type 'dance'; expected subscribe or unsubscribe"),
+    ('{"type": "dance"}', "unknown message type 'dance'; expected subscribe, unsubscribe or time"),
     ('{"symbols": ["AAPL"]}', "unknown message type None"),
     ('{"type": "subscribe", "symbols": ["NOPE"]}', "unknown symbol 'NOPE'"),
     ('{"type": "subscribe", "symbols": "AAPL"}', "invalid symbols 'AAPL': expected a non-empty list"),

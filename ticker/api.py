@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -105,3 +106,32 @@ class TransportModuleHandler(JsonHandler):
 
     def get(self) -> None:
         self.finish(self.source)
+
+
+class StatsHandler(JsonHandler):
+    """``GET /api/stats``: per-transport counters, open connections and the feed's lag."""
+
+    def get(self) -> None:
+        open_counts = self.context.hub.counts()
+        transports = {
+            name: stats.to_json(open_counts.get(name, 0))
+            for name, stats in self.context.stats.transports.items()
+        }
+        for name, count in open_counts.items():
+            if name not in transports:
+                transports[name] = self.context.stats.transport(name).to_json(count)
+        self.write_json(
+            {
+                "epoch": self.context.hub.epoch,
+                "cursor": self.context.hub.last_seq,
+                "feed_lag_ms": round(self.context.feed_lag() * 1000.0, 3),
+                "transports": transports,
+            }
+        )
+
+
+class TimeHandler(JsonHandler):
+    """``GET /api/time``: the server's clock in ms since the Unix epoch, for clock alignment."""
+
+    def get(self) -> None:
+        self.write_json({"server_time_ms": time.time() * 1000.0})

@@ -10,7 +10,9 @@ import tornado.web
 from ticker.api import (
     IndexHandler,
     SnapshotHandler,
+    StatsHandler,
     SymbolsHandler,
+    TimeHandler,
     TransportModuleHandler,
     TransportsHandler,
     read_index_page,
@@ -64,6 +66,8 @@ def make_app(
         (r"/", IndexHandler, {"context": context, "page": read_index_page()}),
         (r"/api/symbols", SymbolsHandler, shared),
         (r"/api/snapshot", SnapshotHandler, shared),
+        (r"/api/stats", StatsHandler, shared),
+        (r"/api/time", TimeHandler, shared),
         (r"/api/transports", TransportsHandler, {"context": context, "transports": transports}),
     ]
     for transport in transports:

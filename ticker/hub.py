@@ -12,7 +12,8 @@ import json
 import logging
 import math
 import secrets
-from collections.abc import Collection, Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -43,6 +44,8 @@ class Tick:
     ts: float
     json: str
     """The tick encoded once at publish; every transport sends this text as it is."""
+    published_at: float
+    """The hub clock's reading at publish (``time.monotonic`` by default), for delay counters."""
 
 
 @dataclass(slots=True)
@@ -125,6 +128,7 @@ class Hub:
         history_size: int,
         max_subscribers: int,
         epoch: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if history_size < 1:
             raise ValueError(f"history_size must be positive, got {history_size}")
@@ -133,6 +137,7 @@ class Hub:
         self.history_size = history_size
         self.max_subscribers = max_subscribers
         self.epoch = epoch if epoch is not None else secrets.token_hex(6)
+        self.clock = clock
         self.last_seq = 0
         self.encoded_ticks = 0
         """Ticks encoded to JSON so far; equals the ticks published, whatever the client count."""
@@ -176,7 +181,8 @@ class Hub:
                     "expected a finite price of at least 0.01"
                 )
 
-        ticks = [self._make_tick(update) for update in updates]
+        published_at = self.clock()
+        ticks = [self._make_tick(update, published_at) for update in updates]
         for tick in ticks:
             self._latest[tick.symbol] = tick
             self._history[tick.seq % self.history_size] = tick
@@ -208,7 +214,7 @@ class Hub:
                 )
         return batch
 
-    def _make_tick(self, update: PriceUpdate) -> Tick:
+    def _make_tick(self, update: PriceUpdate, published_at: float) -> Tick:
         self.last_seq += 1
         start = self.start_prices[update.symbol]
         price = round(update.price, 2)
@@ -224,7 +230,9 @@ class Hub:
         }
         self.encoded_ticks += 1
         encoded = json.dumps(body, separators=(",", ":"))
-        return Tick(self.last_seq, update.symbol, price, change, change_pct, update.ts, encoded)
+        return Tick(
+            self.last_seq, update.symbol, price, change, change_pct, update.ts, encoded, published_at
+        )
 
     def snapshot(self, symbols: Symbols = None) -> tuple[int, list[Tick]]:
         """Return the current cursor and the latest tick of each symbol that has one."""

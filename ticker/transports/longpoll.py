@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from ticker.api import snapshot_body
 from ticker.clients.polling import long_poll_client
 from ticker.context import ServerContext
 from ticker.errors import HubFull, InvalidRequest, REASON_SHUTDOWN
-from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_cursor, parse_symbols, parse_timeout
 from ticker.resources import web_root
+from ticker.stats import http_head_size
 from ticker.transports.base import Route, Transport
 
 logger = logging.getLogger("ticker.transports.longpoll")
@@ -37,8 +40,11 @@ WAKE_SHUTDOWN = "shutdown"
 class LongPollHandler(JsonHandler):
     """``GET /long-poll?cursor=N&epoch=E&symbols=A,B&timeout=S`` (see docs/protocol.md)."""
 
+    transport_name = NAME
     _wake: asyncio.Future[str] | None = None
     _subscription: Subscription | None = None
+    _body_size = 0
+    _sent_ticks: Sequence[Tick] = ()
 
     async def get(self) -> None:
         hub = self.context.hub
@@ -104,7 +110,9 @@ class LongPollHandler(JsonHandler):
         """
         loop = asyncio.get_running_loop()
         self._wake = loop.create_future()
-        self._subscription = self.context.hub.subscribe(self, symbols, NAME, self.client_id)
+        self._subscription = self.context.hub.subscribe(
+            self, symbols, self.transport_name, self.client_id
+        )
         timer = loop.call_later(timeout, self._resolve, WAKE_TIMEOUT)
         try:
             return await self._wake
@@ -115,6 +123,22 @@ class LongPollHandler(JsonHandler):
     def reject_unavailable(self, message: str) -> None:
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(503, message)
+
+    def write(self, chunk: str | bytes | dict[str, Any]) -> None:
+        super().write(chunk)
+        self._body_size += len(chunk) if not isinstance(chunk, dict) else 0
+
+    def on_finish(self) -> None:
+        """Count the response: its ticks, its bytes with headers, and a 204."""
+        stats = self.context.stats.transport(self.transport_name)
+        stats.requests += 1
+        status = self.get_status()
+        if status == 204:
+            stats.no_content += 1
+        head = http_head_size(status, self._reason, list(self._headers.get_all()))
+        ticks = self._sent_ticks
+        oldest = min((tick.published_at for tick in ticks), default=None)
+        stats.record_write(len(ticks), head + self._body_size, oldest)
 
     def _resolve(self, outcome: str) -> None:
         if self._wake is not None and not self._wake.done():
@@ -145,6 +169,7 @@ class LongPollHandler(JsonHandler):
             f'{{"epoch":{json.dumps(hub.epoch)},"cursor":{next_cursor},'
             f'"ticks":{encode_ticks(ticks)},"more":{"true" if more else "false"}}}'
         )
+        self._sent_ticks = ticks
         self.write_raw_json(body)
         return True
 
@@ -159,6 +184,7 @@ class LongPollHandler(JsonHandler):
     def answer_reset(self, symbols: Symbols, reason: str) -> None:
         hub = self.context.hub
         logger.info("long-poll %s: reset because %s", self.client_id, reason)
+        self.context.stats.transport(self.transport_name).resets += 1
         cursor, ticks = hub.snapshot(symbols)
         self.write_raw_json(snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True))
 

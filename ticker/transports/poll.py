@@ -18,6 +18,8 @@ NAME = "poll"
 class PollHandler(LongPollHandler):
     """``GET /poll?cursor=N&epoch=E&symbols=A,B``: ``/long-poll`` that never waits."""
 
+    transport_name = NAME
+
     def hold_timeout(self) -> float:
         return 0.0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 
 import tornado.ioloop
 import tornado.iostream
@@ -19,7 +20,7 @@ from ticker.api import snapshot_body
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
 from ticker.errors import REASON_SHUTDOWN, REASON_SLOW_CONSUMER, HubFull, InvalidRequest
-from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_symbols
 from ticker.resources import web_root
@@ -39,6 +40,7 @@ class SseHandler(JsonHandler):
     async def get(self) -> None:
         hub = self.context.hub
         self.client_id = self.context.new_client_id("sse")
+        self.stats = self.context.stats.transport(NAME)
         try:
             symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
         except InvalidRequest as exc:
@@ -68,6 +70,7 @@ class SseHandler(JsonHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")
         self.context.open_connections.add(self)
+        self.stats.requests += 1
         self.opened_at = loop.time()
         logger.info("sse %s connected from %s", self.client_id, self.request.remote_ip)
 
@@ -102,7 +105,7 @@ class SseHandler(JsonHandler):
                 if not ticks:
                     return
                 data = ticks_data(next_cursor, encode_ticks(ticks))
-                self.send_event("ticks", next_cursor, data)
+                self.send_event("ticks", next_cursor, data, ticks)
                 cursor = next_cursor
 
         logger.info(
@@ -110,6 +113,7 @@ class SseHandler(JsonHandler):
             self.client_id,
             last_event_id[:80],
         )
+        self.stats.resets += 1
         cursor, ticks = hub.snapshot(symbols)
         data = snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True)
         self.send_event("reset", cursor, data)
@@ -119,11 +123,16 @@ class SseHandler(JsonHandler):
         if self.pending_writes >= limit:
             self.end(REASON_SLOW_CONSUMER.format(pending=self.pending_writes), warn=True)
             return
-        self.send_event("ticks", batch.cursor, ticks_data(batch.cursor, selection.json))
+        data = ticks_data(batch.cursor, selection.json)
+        self.send_event("ticks", batch.cursor, data, selection.ticks)
 
-    def send_event(self, event: str, cursor: int, data: str) -> None:
+    def send_event(self, event: str, cursor: int, data: str, ticks: Sequence[Tick] = ()) -> None:
+        """Send one event; ``ticks`` are the new ticks it carries, for the counters."""
         self.sent_events += 1
-        self.send_raw(f"event: {event}\nid: {self.context.hub.epoch}:{cursor}\ndata: {data}\n\n")
+        text = f"event: {event}\nid: {self.context.hub.epoch}:{cursor}\ndata: {data}\n\n"
+        self.send_raw(text)
+        oldest = ticks[0].published_at if ticks else None
+        self.stats.record_write(len(ticks), 0, oldest)  # send_raw counted the bytes
 
     def send_heartbeat(self) -> None:
         self.send_raw(": heartbeat\n\n")
@@ -133,6 +142,8 @@ class SseHandler(JsonHandler):
         if self.closed.done():
             return
         self.write(text)
+        # The response is chunked: each flush adds its size in hex and two line breaks.
+        self.stats.bytes += len(text) + len(f"{len(text):x}") + 4
         self.pending_writes += 1
         self.flush().add_done_callback(self._on_flushed)
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import tornado.websocket
@@ -29,9 +31,10 @@ from ticker.errors import (
     HubFull,
     InvalidRequest,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
 from ticker.params import parse_symbol_list
 from ticker.resources import web_root
+from ticker.stats import websocket_frame_size
 from ticker.transports.base import Route, Transport
 
 logger = logging.getLogger("ticker.transports.websocket")
@@ -45,6 +48,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def initialize(self, context: ServerContext) -> None:
         self.context = context
         self.client_id = context.new_client_id("ws")
+        self.stats = context.stats.transport(NAME)
         self.subscription: Subscription | None = None
         self.pending_writes = 0
         self.sent_messages = 0
@@ -67,6 +71,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             self.disconnect(CLOSE_TRY_AGAIN_LATER, reason)
             return
         self.context.open_connections.add(self)
+        self.stats.requests += 1
         logger.info("websocket %s connected from %s", self.client_id, peer)
 
     def on_message(self, message: str | bytes) -> None:
@@ -90,9 +95,11 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 self.subscribe(data.get("symbols"), data.get("epoch"), data.get("cursor"))
             elif kind == "unsubscribe":
                 self.unsubscribe(data.get("symbols"))
+            elif kind == "time":
+                self.send_time(data.get("id"))
             else:
                 raise InvalidRequest(
-                    f"unknown message type {_shorten(kind)}; expected subscribe or unsubscribe"
+                    f"unknown message type {_shorten(kind)}; expected subscribe, unsubscribe or time"
                 )
         except InvalidRequest as exc:
             self.send_error_message(str(exc))
@@ -129,6 +136,8 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 resume_cursor,
                 resume_epoch[:64],
             )
+        if reset:
+            self.stats.resets += 1
         cursor_now, ticks = hub.snapshot(requested)
         body = snapshot_body(hub.epoch, cursor_now, encode_ticks(ticks), reset=reset)
         # Add the type and the full subscription to the shared snapshot layout.
@@ -145,7 +154,8 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             ticks, next_cursor = hub.ticks_after(cursor, symbols, limit)
             if not ticks:
                 return
-            self.send(f'{{"type":"ticks","cursor":{next_cursor},"ticks":{encode_ticks(ticks)}}}')
+            message = f'{{"type":"ticks","cursor":{next_cursor},"ticks":{encode_ticks(ticks)}}}'
+            self.send(message, ticks)
             cursor = next_cursor
 
     def unsubscribe(self, value: Any) -> None:
@@ -159,6 +169,11 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             base = frozenset(hub.symbols) if current is None else current
             self.subscription.update(base - removed)
         self.send(json.dumps({"type": "unsubscribed", "symbols": self.subscribed_symbols()}))
+
+    def send_time(self, request_id: Any) -> None:
+        """Reply with the server's clock, for the client's clock-offset estimate."""
+        reply = {"type": "time", "id": request_id, "server_time_ms": time.time() * 1000.0}
+        self.send(json.dumps(reply))
 
     def subscribed_symbols(self) -> list[str]:
         assert self.subscription is not None
@@ -175,10 +190,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             logger.warning("websocket %s disconnected: %s", self.client_id, reason)
             self.disconnect(CLOSE_POLICY_VIOLATION, reason)
             return
-        self.send(f'{{"type":"ticks","cursor":{batch.cursor},"ticks":{selection.json}}}')
+        message = f'{{"type":"ticks","cursor":{batch.cursor},"ticks":{selection.json}}}'
+        self.send(message, selection.ticks)
 
-    def send(self, message: str) -> None:
-        """Queue a message without waiting; a closed connection just ends the subscription."""
+    def send(self, message: str, ticks: Sequence[Tick] = ()) -> None:
+        """Queue a message without waiting; a closed connection just ends the subscription.
+
+        ``ticks`` are the ticks the message carries, for the transport's counters.
+        """
         try:
             written = self.write_message(message)
         except tornado.websocket.WebSocketClosedError:
@@ -186,6 +205,9 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             return
         self.pending_writes += 1
         self.sent_messages += 1
+        # Messages are ASCII JSON, so their length in characters is their size in bytes.
+        oldest = ticks[0].published_at if ticks else None
+        self.stats.record_write(len(ticks), websocket_frame_size(len(message)), oldest)
         written.add_done_callback(self._on_written)
 
     def _on_written(self, future: asyncio.Future[None]) -> None:
