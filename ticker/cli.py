@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ticker.bench import command as bench_command
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
 from ticker.resources import default_config_path
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "path", nargs="?", type=Path, help="config file (default: as for serve)"
     )
     check.set_defaults(handler=run_check_config)
+
+    bench_command.add_parser(commands)
     return parser
 
 

@@ -42,6 +42,16 @@ class TransportClient(ABC):
 
     name: str
 
+    @property
+    def bytes_received(self) -> int:
+        """Bytes read from the server so far, with HTTP headers and WebSocket framing."""
+        return 0
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far; a WebSocket counts its one upgrade request."""
+        return 0
+
     @abstractmethod
     async def open(
         self, symbols: Sequence[str] | None = None, resume: tuple[str, int] | None = None

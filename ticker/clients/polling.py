@@ -89,6 +89,14 @@ class PollingClient(TransportClient):
             return ClientRejected(message)
         return ClientClosed(f"HTTP {status}: {message}")
 
+    @property
+    def bytes_received(self) -> int:
+        return self.connection.bytes_received
+
+    @property
+    def requests(self) -> int:
+        return self.connection.requests
+
     async def close(self) -> None:
         self.connection.close()
 

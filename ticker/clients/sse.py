@@ -83,6 +83,14 @@ class SseClient(TransportClient):
             fields[name] = value[1:] if value.startswith(" ") else value
         return fields
 
+    @property
+    def bytes_received(self) -> int:
+        return self.connection.bytes_received
+
+    @property
+    def requests(self) -> int:
+        return self.connection.requests
+
     async def close(self) -> None:
         # Closing the socket first ends a read in progress, which ends the body generator.
         self.connection.close()

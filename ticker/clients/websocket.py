@@ -8,6 +8,7 @@ from typing import Any
 
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from ticker.stats import websocket_frame_size
 from ticker.clients.base import (
     RESET,
     SNAPSHOT,
@@ -26,6 +27,7 @@ class WebSocketClient(TransportClient):
         self.url = "ws" + base_url.removeprefix("http") + "/ws"
         self.connection: WebSocketClientConnection | None = None
         self.epoch: str | None = None
+        self._bytes_received = 0
         self._first: Event | None = None
 
     async def open(
@@ -56,6 +58,9 @@ class WebSocketClient(TransportClient):
         assert self.connection is not None
         while True:
             raw = await self.connection.read_message()
+            if isinstance(raw, str):
+                # Server messages are ASCII JSON: characters are bytes.
+                self._bytes_received += websocket_frame_size(len(raw))
             if raw is None:
                 code, reason = self.connection.close_code, self.connection.close_reason
                 raise ClientClosed(f"closed with code {code}: {reason}")
@@ -70,6 +75,14 @@ class WebSocketClient(TransportClient):
             if kind == TICKS:
                 assert self.epoch is not None
                 return Event(TICKS, self.epoch, data["cursor"], data["ticks"])
+
+    @property
+    def bytes_received(self) -> int:
+        return self._bytes_received
+
+    @property
+    def requests(self) -> int:
+        return 1 if self.connection is not None or self._bytes_received else 0
 
     async def close(self) -> None:
         if self.connection is not None:

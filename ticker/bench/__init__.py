@@ -1,0 +1,1 @@
+"""``ticker bench``: many headless clients per transport, measured side by side."""
