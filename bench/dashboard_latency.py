@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TRANSPORTS = ("websocket", "longpoll")
+TRANSPORTS = ("websocket", "sse", "longpoll", "poll")
 FIELDS = {
     "last_ms": "#latency-last",
     "median_ms": "#latency-median",
@@ -101,10 +101,11 @@ def main() -> int:
         medians[transport] = {key: statistics.median(r[key] for r in rows) for key in FIELDS}
         figures = "  ".join(f"{key} {value:g}" for key, value in medians[transport].items())
         print(f"  {transport:9s} {figures}")
-    for key in ("median_ms", "p99_ms"):
-        base = medians["websocket"][key]
-        ratio = medians["longpoll"][key] / base if base else float("nan")
-        print(f"  longpoll / websocket {key}: {ratio:.2f}")
+    for transport in TRANSPORTS[1:]:
+        for key in ("median_ms", "p99_ms"):
+            base = medians["websocket"][key]
+            ratio = medians[transport][key] / base if base else float("nan")
+            print(f"  {transport} / websocket {key}: {ratio:.2f}")
     return 0
 
 

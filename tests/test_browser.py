@@ -1,21 +1,27 @@
 """Browser tests of the dashboard in web/, run in Debian's Chromium through Playwright.
 
-Each test starts the real server with a fast tick interval and loads the page. The tests are
-skipped when /usr/bin/chromium or the playwright package is missing, unless
+Each test starts the real server with a fast tick interval and loads the page. The transport
+tests run once per built-in transport, which the page loads from the server's transport list.
+The tests are skipped when /usr/bin/chromium or the playwright package is missing, unless
 TICKER_REQUIRE_BROWSER=1 is set (as CI does), in which case they fail.
 Playwright never downloads a browser here: it launches the Debian binary by its path.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Iterator
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from conftest import ServerProcess, start_server_process
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -31,6 +37,10 @@ CHROMIUM_ARGS = [
 REQUIRE_BROWSER = os.environ.get("TICKER_REQUIRE_BROWSER") == "1"
 CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.toml"
 TICK_INTERVAL_SECONDS = 0.1
+
+# The built-in transports in the default menu order, with the path each one requests.
+TRANSPORT_PATHS = {"websocket": "/ws", "sse": "/sse", "longpoll": "/long-poll", "poll": "/poll"}
+TRANSPORTS = list(TRANSPORT_PATHS)
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Schemes that never reach the network. The page uses data: for its empty icon.
@@ -66,6 +76,22 @@ def fast_config_text() -> str:
     return fast_text
 
 
+def config_text_enabling(names: list[str]) -> str:
+    """Return the fast config with ``transports.enabled`` set to ``names``."""
+    text, count = re.subn(
+        r"(?m)^enabled\s*=.*$", f"enabled = {json.dumps(names)}", fast_config_text()
+    )
+    assert count == 1, f"expected one enabled line in {CONFIG_PATH}, found {count}"
+    return text
+
+
+def fetch_transport_list(server: ServerProcess) -> list[dict[str, str]]:
+    """Return the entries of the server's ``GET /api/transports``."""
+    url = f"{server.base_url}/api/transports"
+    with urllib.request.urlopen(url, timeout=5 * TIME_UNIT) as response:
+        return json.load(response)["transports"]
+
+
 def configured_symbols() -> list[str]:
     text = CONFIG_PATH.read_text(encoding="utf-8")
     return re.findall(r'(?m)^symbol\s*=\s*"([^"]+)"', text)
@@ -77,6 +103,7 @@ class PageRecord:
 
     urls: list[str] = field(default_factory=list)
     websockets: list[object] = field(default_factory=list)
+    websocket_frames_sent: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     loads: int = 0
 
@@ -113,11 +140,19 @@ def server(ticker_process):
     return ticker_process(fast_config_text())
 
 
-@pytest.fixture
-def page_and_record(browser, server):
+@contextmanager
+def open_dashboard(
+    browser, url: str, prepare: Callable[[object], None] | None = None
+) -> Iterator[tuple[object, PageRecord]]:
+    """Open the dashboard at ``url`` in a new context and wait until the page is set up.
+
+    ``prepare(page)`` runs before the page loads, for routes that must catch its first requests.
+    """
     context = browser.new_context(viewport={"width": 1280, "height": 800}, service_workers="block")
     page = context.new_page()
     record = PageRecord()
+    if prepare is not None:
+        prepare(page)
 
     def on_console(message) -> None:
         if message.type == "error":
@@ -129,6 +164,7 @@ def page_and_record(browser, server):
     def on_websocket(websocket) -> None:
         record.urls.append(websocket.url)
         record.websockets.append(websocket)
+        websocket.on("framesent", lambda payload: record.websocket_frames_sent.append(payload))
 
     page.on("request", lambda request: record.urls.append(request.url))
     page.on("websocket", on_websocket)
@@ -137,12 +173,20 @@ def page_and_record(browser, server):
     page.on("load", on_load)
     page.set_default_timeout(UPDATE_TIMEOUT_MS)
 
-    page.goto(f"{server.base_url}/", wait_until="domcontentloaded")
-    page.wait_for_function(
-        "document.body.dataset.ready === 'true'", timeout=PAGE_LOAD_TIMEOUT_MS
-    )
-    yield page, record
-    context.close()
+    try:
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_function(
+            "document.body.dataset.ready === 'true'", timeout=PAGE_LOAD_TIMEOUT_MS
+        )
+        yield page, record
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page_and_record(browser, server):
+    with open_dashboard(browser, f"{server.base_url}/") as page_and_record:
+        yield page_and_record
 
 
 def price_texts(page) -> list[str]:
@@ -180,6 +224,32 @@ def wait_for_live(page, transport: str) -> None:
     )
 
 
+def wait_for_latency_figures(page, transport: str) -> None:
+    """Wait until the panel shows a median and a tick rate measured over ``transport`` alone."""
+    page.wait_for_function(
+        """transport => {
+            const panel = document.getElementById('figures');
+            const median = document.getElementById('latency-median').textContent;
+            const rate = document.getElementById('rate-ticks').textContent.replaceAll(',', '');
+            return panel.dataset.transport === transport
+                && /^-?[\\d,]+(\\.\\d+)?$/.test(median)
+                && Number(rate) > 0;
+        }""",
+        arg=transport,
+    )
+
+
+def menu_options(page) -> list[dict[str, str]]:
+    return page.eval_on_selector_all(
+        "#transport option",
+        "options => options.map(o => ({value: o.value, label: o.textContent, title: o.title}))",
+    )
+
+
+def requested_paths(record: PageRecord) -> set[str]:
+    return {urlsplit(url).path for url in record.urls}
+
+
 def assert_page_clean(record: PageRecord) -> None:
     assert record.console_errors == [], "the page logged errors"
     assert record.urls, "no request was recorded, so the request check proves nothing"
@@ -213,58 +283,261 @@ def test_table_lists_configured_symbols(page_and_record) -> None:
     assert_page_clean(record)
 
 
-def test_websocket_updates_prices_and_latency(page_and_record) -> None:
+def test_menu_lists_server_transports(page_and_record, server) -> None:
     page, record = page_and_record
+    listed = fetch_transport_list(server)
 
-    wait_for_live(page, "websocket")
+    options = menu_options(page)
+
+    assert [entry["name"] for entry in listed] == TRANSPORTS
+    assert [option["value"] for option in options] == [entry["name"] for entry in listed]
+    assert [option["label"] for option in options] == [entry["label"] for entry in listed]
+    assert [option["title"] for option in options] == [entry["description"] for entry in listed]
+    assert page.locator("#transport").input_value() == listed[0]["name"]
+    assert_page_clean(record)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_transport_updates_prices_and_latency(page_and_record, server, transport: str) -> None:
+    page, record = page_and_record
+    labels = {entry["name"]: entry["label"] for entry in fetch_transport_list(server)}
+    first = page.locator("#transport").input_value()
+    wait_for_live(page, first)
     wait_for_all_prices(page)
-    wait_for_price_change(page)
-    page.wait_for_function(
-        "/^-?[\\d,]+(\\.\\d+)?$/.test(document.getElementById('latency-median').textContent)"
-    )
+    rows_before = page.locator("tr[data-symbol]").count()
+    page.evaluate("window.loadMarker = 'first load'")
+    loads_before = record.loads
+    # Every transport, the first one too, is reached by switching in the menu.
+    if transport == first:
+        other = next(name for name in TRANSPORTS if name != transport)
+        page.select_option("#transport", other)
+        wait_for_live(page, other)
 
-    assert page.locator("#transport").input_value() == "websocket"
-    assert any(urlsplit(url).path == "/ws" for url in record.urls), "no WebSocket to /ws opened"
+    page.select_option("#transport", transport)
+    wait_for_live(page, transport)
+    wait_for_price_change(page)
+    wait_for_latency_figures(page, transport)
+
+    assert page.evaluate("window.loadMarker") == "first load"
+    assert record.loads == loads_before
+    assert page.locator("tr[data-symbol]").count() == rows_before
+    assert page.locator("#current-transport").text_content() == labels[transport]
+    assert TRANSPORT_PATHS[transport] in requested_paths(record)
+    assert f"/transports/{transport}.js" in requested_paths(record)
     assert page.locator("#epoch").text_content() not in ("", "\u2014")
     assert int(page.locator("#latency-samples").text_content()) > 0
     assert_page_clean(record)
 
 
-def test_switch_to_longpoll_without_reload(page_and_record) -> None:
+def test_switch_away_closes_websocket(page_and_record) -> None:
     page, record = page_and_record
     wait_for_live(page, "websocket")
-    wait_for_all_prices(page)
-    rows_before = page.locator("tr[data-symbol]").count()
-    page.evaluate("window.loadMarker = 'first load'")
-    loads_before = record.loads
-
-    page.select_option("#transport", "longpoll")
-    wait_for_live(page, "longpoll")
-    wait_for_price_change(page)
-
-    assert page.evaluate("window.loadMarker") == "first load"
-    assert record.loads == loads_before
-    assert page.locator("tr[data-symbol]").count() == rows_before
-    assert any(
-        urlsplit(url).path == "/long-poll" for url in record.urls
-    ), "no request to /long-poll was made"
-    assert "Long-poll" in page.locator("#current-transport").text_content()
     assert record.websockets, "the WebSocket transport never opened a socket"
+
+    page.select_option("#transport", "poll")
+    wait_for_live(page, "poll")
+
     for websocket in record.websockets:
         if not websocket.is_closed():
             websocket.wait_for_event("close", timeout=UPDATE_TIMEOUT_MS)
     assert_page_clean(record)
 
 
-@pytest.mark.parametrize("transport", ["websocket", "longpoll"])
-def test_server_stop_marks_figures_stale(page_and_record, server, transport: str) -> None:
+def test_switch_away_ends_event_stream(page_and_record) -> None:
+    page, record = page_and_record
+    page.select_option("#transport", "sse")
+    wait_for_live(page, "sse")
+
+    with page.expect_event(
+        "requestfailed", lambda request: urlsplit(request.url).path == "/sse"
+    ) as ended:
+        page.select_option("#transport", "longpoll")
+    wait_for_live(page, "longpoll")
+
+    # Chromium reports a request that the page cancels as net::ERR_ABORTED.
+    assert ended.value.failure == "net::ERR_ABORTED"
+    assert_page_clean(record)
+
+
+def test_enabled_transports_limit_menu(browser, ticker_process) -> None:
+    server = ticker_process(config_text_enabling(["websocket", "poll"]))
+
+    # A transport that the server does not offer falls back to the first one it lists.
+    with open_dashboard(browser, f"{server.base_url}/?transport=longpoll") as (page, record):
+        options = menu_options(page)
+        wait_for_live(page, "websocket")
+
+        assert [option["value"] for option in options] == ["websocket", "poll"]
+        assert page.locator("#transport").input_value() == "websocket"
+        page.select_option("#transport", "poll")
+        wait_for_live(page, "poll")
+        wait_for_price_change(page)
+        assert "/transports/sse.js" not in requested_paths(record)
+        assert "/transports/longpoll.js" not in requested_paths(record)
+        assert_page_clean(record)
+
+
+def test_url_picks_transport(browser, server) -> None:
+    with open_dashboard(browser, f"{server.base_url}/?transport=sse") as (page, record):
+        wait_for_live(page, "sse")
+        wait_for_price_change(page)
+
+        assert page.locator("#transport").input_value() == "sse"
+        assert "/ws" not in requested_paths(record)
+        assert_page_clean(record)
+
+
+def resume_positions(
+    record: PageRecord, transport: str, first_url: int, first_frame: int
+) -> list[tuple[str | None, str | int | None]]:
+    """Return the (epoch, cursor) that each request of ``transport`` carried, in order.
+
+    Only requests from ``record.urls[first_url:]`` and WebSocket messages from
+    ``record.websocket_frames_sent[first_frame:]`` count. A request without a position gives
+    (None, None).
+    """
+    if transport == "websocket":
+        messages = [json.loads(frame) for frame in record.websocket_frames_sent[first_frame:]]
+        return [(message.get("epoch"), message.get("cursor")) for message in messages]
+
+    path = TRANSPORT_PATHS[transport]
+    queries = [
+        parse_qs(urlsplit(url).query)
+        for url in record.urls[first_url:]
+        if urlsplit(url).path == path
+    ]
+    if transport == "sse":
+        positions: list[tuple[str | None, str | int | None]] = []
+        for query in queries:
+            if "lastEventId" in query:
+                epoch, _, cursor = query["lastEventId"][0].rpartition(":")
+                positions.append((epoch, cursor))
+            else:
+                positions.append((None, None))
+        return positions
+    return [(query["epoch"][0], query["cursor"][0]) for query in queries]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_server_restart_reconnects(browser, server, tmp_path: Path, transport: str) -> None:
+    with open_dashboard(browser, f"{server.base_url}/?transport={transport}") as (page, record):
+        wait_for_live(page, transport)
+        wait_for_all_prices(page)
+        first_epoch = page.locator("#epoch").text_content()
+        assert page.locator("#figures").get_attribute("data-stale") == "false"
+        url_count, frame_count = len(record.urls), len(record.websocket_frames_sent)
+
+        assert server.stop() == 0
+
+        page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
+        assert page.locator("#figures").get_attribute("data-stale") == "true"
+        assert "Reconnecting" in page.locator("#status-text").text_content()
+
+        # The same port again, so the page finds the new server at the address it already uses.
+        port = urlsplit(server.base_url).port
+        config_path = tmp_path / "restart.toml"
+        config_path.write_text(fast_config_text(), encoding="utf-8")
+        restarted = start_server_process(
+            ["serve", "--config", str(config_path), "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path,
+        )
+        try:
+            page.wait_for_function(
+                """epoch => document.getElementById('status').dataset.state === 'live'
+                    && document.getElementById('epoch').textContent !== epoch""",
+                arg=first_epoch,
+            )
+            wait_for_price_change(page)
+
+            assert page.locator("#figures").get_attribute("data-stale") == "false"
+            assert page.locator("#transport").input_value() == transport
+            # The first request after the stop resumes from the old position, and the new
+            # server replies with a reset to its own epoch.
+            resumed_epoch, resumed_cursor = resume_positions(
+                record, transport, url_count, frame_count
+            )[0]
+            assert resumed_epoch == first_epoch
+            assert int(resumed_cursor) > 0
+            # Chromium logs each refused connection as a console error, so only uncaught
+            # exceptions count here.
+            uncaught = [error for error in record.console_errors if error.startswith("uncaught:")]
+            assert uncaught == [], "the page raised an exception"
+        finally:
+            assert restarted.stop() == 0
+
+
+def test_websocket_resumes_after_drop(browser, server) -> None:
+    """A dropped socket resumes from its epoch and cursor and gets the missed ticks, no snapshot."""
+    messages: list[list[tuple[str, dict]]] = []
+    page_sides = []
+
+    def relay(page_side) -> None:
+        log: list[tuple[str, dict]] = []
+        messages.append(log)
+        page_sides.append(page_side)
+        server_side = page_side.connect_to_server()
+
+        def to_server(message: str) -> None:
+            log.append(("sent", json.loads(message)))
+            server_side.send(message)
+
+        def to_page(message: str) -> None:
+            log.append(("received", json.loads(message)))
+            page_side.send(message)
+
+        page_side.on_message(to_server)
+        server_side.on_message(to_page)
+
+    def route_websockets(page) -> None:
+        page.route_web_socket("**/ws", relay)
+
+    url = f"{server.base_url}/?transport=websocket"
+    with open_dashboard(browser, url, prepare=route_websockets) as (page, record):
+        wait_for_live(page, "websocket")
+        wait_for_price_change(page)
+        epoch = page.locator("#epoch").text_content()
+
+        page_sides[0].close(code=4000, reason="dropped by the test")
+        page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
+        page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+        wait_for_price_change(page)
+
+        # The relay may have taken a message from the server that never reached the page
+        # before the drop, so the page's cursor is one of those relayed, not always the last.
+        cursors_before = [body["cursor"] for kind, body in messages[0] if kind == "received"]
+        subscribe = messages[1][0][1]
+        first_after = next(body for kind, body in messages[1] if kind == "received")
+        assert subscribe["type"] == "subscribe"
+        assert subscribe["epoch"] == epoch
+        assert subscribe["cursor"] in cursors_before
+        assert first_after["type"] == "ticks"
+        # Every batch carries every symbol, so the replay starts right after the cursor.
+        assert first_after["ticks"][0]["seq"] == subscribe["cursor"] + 1
+        assert page.locator("#epoch").text_content() == epoch
+        assert record.console_errors == [], "the page logged errors"
+
+
+def test_sse_reports_rejected_symbols(page_and_record) -> None:
+    """EventSource hides the status code, so the transport requests the URL again with fetch()."""
     page, _record = page_and_record
-    page.select_option("#transport", transport)
-    wait_for_live(page, transport)
-    assert page.locator("#figures").get_attribute("data-stale") == "false"
 
-    assert server.stop() == 0
+    states = page.evaluate(
+        """async () => {
+            const { default: ServerSentEventsTransport } = await import('/transports/sse.js');
+            const transport = new ServerSentEventsTransport();
+            const failed = new Promise(resolve => transport.onStatus(status => {
+                if (status.state === 'error' || status.state === 'reconnecting') {
+                    resolve(status);
+                }
+            }));
+            transport.subscribe(['NOPE']);
+            transport.connect();
+            const status = await failed;
+            transport.close();
+            return status;
+        }"""
+    )
 
-    page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
-    assert page.locator("#figures").get_attribute("data-stale") == "true"
-    assert "Reconnecting" in page.locator("#status-text").text_content()
+    assert states["state"] == "error"
+    assert "/sse failed with HTTP 400" in states["reason"]
+    assert "NOPE" in states["reason"]

@@ -97,6 +97,15 @@ async def test_resume_from_query_parameter(base: str, publisher: ManualPublisher
     await stream.close()
 
 
+@pytest.mark.gen_test
+async def test_empty_event_id_starts_fresh(base: str, publisher: ManualPublisher) -> None:
+    publisher.publish({"AAPL": 101.0})
+    stream = await open_stream(base, "/sse?lastEventId=")
+    await stream.block()
+    assert (await stream.event())["event"] == "snapshot"
+    await stream.close()
+
+
 @pytest.mark.parametrize("event_id", ["nonsense", "other-epoch:1", "{epoch}:999"])
 @pytest.mark.gen_test
 async def test_unusable_event_id_gets_reset(

@@ -46,8 +46,11 @@ class SseHandler(JsonHandler):
         except InvalidRequest as exc:
             self.reject(400, str(exc))
             return
-        last_event_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument(
-            "lastEventId", None
+        # An empty id, as EventSource sends before any event had one, means a fresh start.
+        last_event_id = (
+            self.request.headers.get("Last-Event-ID")
+            or self.get_query_argument("lastEventId", None)
+            or None
         )
         if self.context.shutting_down:
             self.set_header("Retry-After", "1")
@@ -199,7 +202,7 @@ TRANSPORT = Transport(
     name=NAME,
     label="Server-Sent Events",
     description="One long HTTP response; the server writes an event per batch and the "
-    "browser's EventSource resumes from the last event id after a drop.",
+    "client resumes from the last event id after a drop.",
     routes=routes,
     browser_module=web_root() / "js" / "transports" / "sse.js",
     client=SseClient,

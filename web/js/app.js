@@ -4,7 +4,7 @@ import { LatencyWindow, nowMs } from "./latency.js";
 import { RateMeter } from "./rate.js";
 import { StatusView } from "./statusview.js";
 import { PriceTable } from "./table.js";
-import { DEFAULT_TRANSPORT, TRANSPORTS, createTransport } from "./transports/index.js";
+import { InvalidTransportModuleError, TransportRegistry } from "./transports/index.js";
 
 /** Sliding windows of the latency panel. Both start empty again on a transport switch. */
 const LATENCY_WINDOW = { maxSamples: 1000, maxAgeMs: 30_000 };
@@ -30,39 +30,66 @@ const latencyView = new LatencyView({
   messagesPerSecond: byId("rate-messages"),
 });
 
-/** Fetches the configured symbols, retrying with backoff until the request succeeds. */
-async function loadSymbols() {
+/**
+ * Returns what `load()` resolves to, retrying with backoff until it succeeds.
+ * `what` names the data in the status line while retrying.
+ *
+ * @param {object} [options]
+ * @param {() => boolean} [options.isCurrent] once it returns false, the loop
+ *   returns null instead of showing a status or trying again
+ * @param {(error: Error) => boolean} [options.isPermanent] errors that a retry
+ *   would only repeat; they are thrown at once
+ */
+async function loadWithRetry(what, load, { isCurrent = () => true, isPermanent = () => false } = {}) {
   const backoff = new Backoff();
   for (;;) {
     try {
-      const response = await fetch("/api/symbols", { cache: "no-store" });
-      if (!response.ok) {
-        throw new Error(`/api/symbols failed with HTTP ${response.status}`);
-      }
-      const body = await response.json();
-      return body.symbols;
+      return await load();
     } catch (error) {
+      if (!isCurrent()) {
+        return null;
+      }
+      if (isPermanent(error)) {
+        throw error;
+      }
       const delayMs = backoff.next();
-      statusView.show({
+      showStatus({
         state: "reconnecting",
         epoch: null,
-        reason: `cannot load the symbol list (${error.message})`,
+        reason: `cannot load ${what} (${error.message})`,
         retryAt: Date.now() + delayMs,
       });
       await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (!isCurrent()) {
+        return null;
+      }
     }
   }
 }
 
-/** Returns the transport named in the page URL's `?transport=`, or the default. */
-function initialTransportName() {
-  const requested = new URLSearchParams(window.location.search).get("transport");
-  return TRANSPORTS.has(requested) ? requested : DEFAULT_TRANSPORT;
+async function fetchSymbols() {
+  const response = await fetch("/api/symbols", { cache: "no-store" });
+  if (!response.ok) {
+    throw new Error(`/api/symbols failed with HTTP ${response.status}`);
+  }
+  const body = await response.json();
+  return body.symbols;
 }
 
-function fillTransportMenu(select, selected) {
-  for (const [name, { label }] of TRANSPORTS) {
-    select.add(new Option(label, name, false, name === selected));
+/**
+ * Returns the transport named in the page URL's `?transport=` when the
+ * server offers it, else the first one the server lists.
+ */
+function initialTransportName(registry) {
+  const requested = new URLSearchParams(window.location.search).get("transport");
+  return registry.has(requested) ? requested : registry.entries[0].name;
+}
+
+function fillTransportMenu(select, registry, selected) {
+  for (const { name, label, description } of registry.entries) {
+    const option = new Option(label, name, false, name === selected);
+    option.title = description ?? "";
+    select.add(option);
   }
 }
 
@@ -70,10 +97,16 @@ function fillTransportMenu(select, selected) {
 class Dashboard {
   #transport = null;
   #transportName = null;
+  /**
+   * Incremented by each useTransport() and close() call, so a transport
+   * whose module loads after a later switch or close is never connected.
+   */
+  #switchCount = 0;
   #latency = new LatencyWindow(LATENCY_WINDOW);
   #rates = new RateMeter({ windowMs: RATE_WINDOW_MS });
 
-  constructor(symbols, table) {
+  constructor(registry, symbols, table) {
+    this.registry = registry;
     this.symbols = symbols.map((entry) => entry.symbol);
     this.table = table;
   }
@@ -83,26 +116,46 @@ class Dashboard {
   }
 
   /**
-   * Closes the current transport and connects `name` in its place. The table
-   * keeps its rows, and the latency and rate windows start empty so that the
-   * figures belong to the new transport alone.
+   * Closes the current transport and connects `name` in its place, loading
+   * its module first if needed. The table keeps its rows, and the latency and
+   * rate windows start empty so that the figures belong to the new transport
+   * alone. A module that fails to load is retried with backoff like a lost
+   * connection, and one without a Transport class shows as an error.
    */
-  useTransport(name) {
+  async useTransport(name) {
+    this.#switchCount += 1;
+    const switchNumber = this.#switchCount;
     const previous = this.#transport;
-    const transport = createTransport(name);
-    this.#transport = transport;
+    this.#transport = null;
     this.#transportName = name;
     previous?.close();
 
     this.#latency.reset();
     this.#rates.reset();
-    statusView.setTransport(name, TRANSPORTS.get(name).label);
+    const { label } = this.registry.get(name);
+    statusView.setTransport(name, label);
+    showStatus({ state: "connecting", epoch: null });
+
+    const isCurrent = () => switchNumber === this.#switchCount;
+    let transport;
+    try {
+      transport = await loadWithRetry(`the ${label} transport`, () => this.registry.create(name), {
+        isCurrent,
+        isPermanent: (error) => error instanceof InvalidTransportModuleError,
+      });
+    } catch (error) {
+      showStatus({ state: "error", epoch: null, reason: error.message });
+      return;
+    }
+    if (!isCurrent()) {
+      transport?.close();
+      return;
+    }
+    this.#transport = transport;
 
     transport.onStatus((status) => {
       if (this.#transport === transport) {
-        statusView.show(status);
-        // Figures from before a disconnect stay on screen, so mark them as old.
-        byId("figures").dataset.stale = String(status.state !== "live");
+        showStatus(status);
       }
     });
     transport.onTicks((ticks, isSnapshot) => {
@@ -114,12 +167,17 @@ class Dashboard {
     transport.connect();
   }
 
+  /** Closes the current transport, and drops a transport whose module is still loading. */
   close() {
+    this.#switchCount += 1;
     this.#transport?.close();
+    this.#transport = null;
   }
 
   refreshPanel() {
     latencyView.show(this.#latency.summary(), this.#rates.summary());
+    // Names the transport whose windows the panel shows, for readers and tests.
+    byId("figures").dataset.transport = this.#transportName;
   }
 
   #receive(ticks, isSnapshot, epoch) {
@@ -137,17 +195,31 @@ class Dashboard {
   }
 }
 
-async function main() {
-  const select = byId("transport");
-  const initialName = initialTransportName();
-  fillTransportMenu(select, initialName);
-  statusView.setTransport(initialName, TRANSPORTS.get(initialName).label);
-  statusView.show({ state: "connecting", epoch: null });
+/** Shows `status` and, unless it is "live", marks the figures as old. */
+function showStatus(status) {
+  statusView.show(status);
+  // Figures from before a disconnect stay on screen, so mark them as old.
+  byId("figures").dataset.stale = String(status.state !== "live");
+}
 
-  const symbols = await loadSymbols();
+async function main() {
+  showStatus({ state: "connecting", epoch: null });
+  const [registry, symbols] = await Promise.all([
+    loadWithRetry("the transport list", () => TransportRegistry.load()),
+    loadWithRetry("the symbol list", fetchSymbols),
+  ]);
+  if (registry.entries.length === 0) {
+    showStatus({ state: "error", epoch: null, reason: "the server has no transport enabled" });
+    return;
+  }
+
+  const select = byId("transport");
+  const initialName = initialTransportName(registry);
+  fillTransportMenu(select, registry, initialName);
+
   const table = new PriceTable(byId("price-rows"), symbols);
   byId("symbol-count").textContent = String(symbols.length);
-  const dashboard = new Dashboard(symbols, table);
+  const dashboard = new Dashboard(registry, symbols, table);
 
   select.addEventListener("change", () => {
     dashboard.useTransport(select.value);
@@ -156,8 +228,8 @@ async function main() {
     window.history.replaceState(null, "", url);
   });
   byId("reconnect").addEventListener("click", () => dashboard.useTransport(dashboard.transportName));
-  // Leaving the page ends the poll or socket at once. A page restored from
-  // the back/forward cache connects again.
+  // Leaving the page ends the poll, stream or socket at once. A page restored
+  // from the back/forward cache connects again.
   window.addEventListener("pagehide", () => dashboard.close());
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) {
@@ -165,7 +237,7 @@ async function main() {
     }
   });
 
-  dashboard.useTransport(select.value);
+  dashboard.useTransport(initialName);
   setInterval(() => dashboard.refreshPanel(), PANEL_REFRESH_MS);
   document.body.dataset.ready = "true";
 }

@@ -1,4 +1,4 @@
-import { Transport } from "./transport.js";
+import { Transport } from "/static/js/transports/transport.js";
 
 /** Meaning of the close codes that the ticker server sends. */
 const CLOSE_REASONS = new Map([
@@ -28,13 +28,21 @@ function webSocketUrl(baseUrl) {
  * Transport over the server's WebSocket endpoint `/ws`.
  *
  * On open it subscribes to `symbols` (all symbols when the list is empty) and
- * reports "live" once the snapshot arrives. After an unexpected close it
- * reconnects with backoff and subscribes again, which brings a new snapshot.
+ * reports "live" once the snapshot arrives. It keeps the epoch and cursor of
+ * the last message, so after an unexpected close it reconnects with backoff
+ * and resumes from that cursor. The server then replays the missed ticks. When
+ * the cursor is too old or the server restarted, it sends a snapshot with
+ * `"reset": true` instead.
  */
-export class WebSocketTransport extends Transport {
+export default class WebSocketTransport extends Transport {
   #socket = null;
   /** Symbols the server currently has subscribed for this socket. */
   #sentSymbols = [];
+  /** Epoch and cursor of the last snapshot or ticks message, or null before the first. */
+  #epoch = null;
+  #cursor = null;
+  /** True from a resuming subscribe until the server's first message after it. */
+  #resuming = false;
 
   open() {
     const socket = new WebSocket(webSocketUrl(this.baseUrl));
@@ -71,17 +79,31 @@ export class WebSocketTransport extends Transport {
   resubscribe() {
     if (this.#socket?.readyState === WebSocket.OPEN) {
       this.#sendSubscription();
+    } else {
+      // The cursor belongs to the old symbols, so the next socket starts from a snapshot.
+      this.#cursor = null;
     }
   }
 
-  /** Brings the server's subscription in line with `this.symbols`. */
+  /**
+   * Brings the server's subscription in line with `this.symbols`. The first
+   * subscribe on a new socket carries the last epoch and cursor, if any, so
+   * the server continues from there instead of sending a snapshot.
+   */
   #sendSubscription() {
     const requested = this.symbols.length > 0 ? this.symbols : ["*"];
     const removed = this.#sentSymbols.filter((symbol) => !requested.includes(symbol));
     if (removed.length > 0) {
       this.#send({ type: "unsubscribe", symbols: removed });
     }
-    this.#send({ type: "subscribe", symbols: requested });
+    const message = { type: "subscribe", symbols: requested };
+    const isNewSocket = this.#sentSymbols.length === 0;
+    this.#resuming = isNewSocket && this.#cursor !== null;
+    if (this.#resuming) {
+      message.epoch = this.#epoch;
+      message.cursor = this.#cursor;
+    }
+    this.#send(message);
     this.#sentSymbols = requested;
   }
 
@@ -100,10 +122,22 @@ export class WebSocketTransport extends Transport {
 
     switch (message.type) {
       case "snapshot":
+        this.#resuming = false;
+        this.#epoch = message.epoch;
+        this.#cursor = message.cursor;
         this.markLive(message.epoch);
         this.emitTicks(message.ticks, true);
         break;
       case "ticks":
+        // A resumed subscription gets no snapshot, so its first replayed or
+        // live ticks show that the server accepted it. Going live on the
+        // socket's open event instead would reset the backoff even when the
+        // server closes at once, as it does with 1013 at its client limit.
+        if (this.#resuming) {
+          this.#resuming = false;
+          this.markLive(this.#epoch);
+        }
+        this.#cursor = message.cursor;
         this.emitTicks(message.ticks, false);
         break;
       case "error":
