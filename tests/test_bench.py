@@ -111,6 +111,7 @@ def test_bench_run_writes_table_and_json(tmp_path: Path) -> None:
         assert row["bytes_per_update"] > 0
         assert row["server"]["cpu_percent"] is not None
         assert row["server"]["peak_rss_mb"] > 0
+        assert row["server"]["feed_skipped_steps"] is not None
     assert report["transports"]["longpoll"]["requests_per_s"] > 0
     assert plot_path.read_bytes().startswith(b"\x89PNG")
 
@@ -144,3 +145,8 @@ def test_bench_unknown_transport_is_error() -> None:
     assert result.returncode == 1
     assert "transports not enabled" in result.stderr
     assert "pigeon" in result.stderr
+
+
+def test_recorder_without_snapshot_missed_all() -> None:
+    recorder = ClientRecorder(Window(start=10, end=20), LatencyHistogram(), clock_offset_ms=0.0)
+    assert recorder.tally() == (10, 0, 0)

@@ -113,6 +113,7 @@ class StatsHandler(JsonHandler):
 
     def get(self) -> None:
         open_counts = self.context.hub.counts()
+        feed = self.context.feed
         transports = {
             name: stats.to_json(open_counts.get(name, 0))
             for name, stats in self.context.stats.transports.items()
@@ -124,7 +125,8 @@ class StatsHandler(JsonHandler):
             {
                 "epoch": self.context.hub.epoch,
                 "cursor": self.context.hub.last_seq,
-                "feed_lag_ms": round(self.context.feed_lag() * 1000.0, 3),
+                "feed_lag_ms": round(feed.last_lag * 1000.0, 3) if feed else None,
+                "feed_skipped_steps": feed.skipped_steps if feed else None,
                 "transports": transports,
             }
         )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticker.config import Config
+from ticker.feed import Feed
 from ticker.hub import Hub
 from ticker.stats import Stats
 
@@ -28,8 +28,8 @@ class ServerContext:
     hub: Hub
     open_connections: set[StreamingConnection] = field(default_factory=set)
     stats: Stats = field(default_factory=Stats)
-    feed_lag: Callable[[], float] = lambda: 0.0
-    """Return how late the feed's last step ran, in seconds."""
+    feed: Feed | None = None
+    """The feed publishing into ``hub``, when there is one, for its lag in ``/api/stats``."""
     shutting_down: bool = False
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

@@ -37,7 +37,7 @@ class TickerServer:
             config.symbols, config.feed.tick_interval, config.feed.time_scale, config.feed.seed
         )
         self.feed = Feed(model, self.hub, config.feed.tick_interval)
-        self.context.feed_lag = lambda: self.feed.last_lag
+        self.context.feed = self.feed
         self.http_server: tornado.httpserver.HTTPServer | None = None
         self.port = 0
         self._stopped = False

@@ -166,7 +166,7 @@ async def enabled_on_server(base_url: str) -> list[str]:
     finally:
         connection.close()
     if head.status != 200:
-        raise RuntimeError(f"GET {base_url}/api/transports answered {head.status}")
+        raise RuntimeError(f"GET {base_url}/api/transports returned HTTP {head.status}")
     return [entry["name"] for entry in json.loads(body)["transports"]]
 
 
@@ -220,6 +220,7 @@ COLUMNS: list[tuple[str, Callable[[str, dict[str, Any]], Any]]] = [
     ("req/s", lambda name, r: r["requests_per_s"]),
     ("srv CPU %", lambda name, r: r["server"]["cpu_percent"]),
     ("srv RSS MB", lambda name, r: r["server"]["peak_rss_mb"]),
+    ("feed lag ms", lambda name, r: r["server"]["feed_max_lag_ms"]),
 ]
 
 

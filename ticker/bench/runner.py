@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ async def estimate_clock_offset(base_url: str, samples: int = CLOCK_SAMPLES) -> 
             head, body = await connection.get("/api/time")
             received = time.time() * 1000.0
             if head.status != 200:
-                raise RuntimeError(f"GET /api/time answered {head.status}")
+                raise RuntimeError(f"GET /api/time returned HTTP {head.status}")
             server_ms = json.loads(body)["server_time_ms"]
             round_trip = received - sent
             offset = server_ms - (sent + received) / 2.0
@@ -63,12 +63,25 @@ async def estimate_clock_offset(base_url: str, samples: int = CLOCK_SAMPLES) -> 
     return ClockOffset(offset_ms=best[1], uncertainty_ms=best[0] / 2.0)
 
 
+async def feed_state(base_url: str) -> tuple[float | None, int | None]:
+    """Return the feed's last lag in ms and its skipped steps, from ``/api/stats``."""
+    connection = HttpConnection(base_url)
+    try:
+        head, body = await connection.get("/api/stats")
+        if head.status != 200:
+            raise RuntimeError(f"GET /api/stats returned HTTP {head.status}")
+        stats = json.loads(body)
+        return stats.get("feed_lag_ms"), stats.get("feed_skipped_steps")
+    finally:
+        connection.close()
+
+
 async def server_cursor(base_url: str) -> int:
     connection = HttpConnection(base_url)
     try:
         head, body = await connection.get("/api/snapshot")
         if head.status != 200:
-            raise RuntimeError(f"GET /api/snapshot answered {head.status}")
+            raise RuntimeError(f"GET /api/snapshot returned HTTP {head.status}")
         cursor: int = json.loads(body)["cursor"]
         return cursor
     finally:
@@ -90,6 +103,9 @@ class TransportRun:
     requests_at_start: int = 0
     server_cpu_percent: float | None = None
     server_peak_rss_mb: float | None = None
+    feed_max_lag_ms: float | None = None
+    """The largest feed lag seen by sampling ``/api/stats`` once a second while measuring."""
+    feed_skipped_steps: int | None = None
     window_seconds: float = 0.0
 
     def events(self) -> int:
@@ -138,6 +154,8 @@ class TransportRun:
             "server": {
                 "cpu_percent": self.server_cpu_percent,
                 "peak_rss_mb": self.server_peak_rss_mb,
+                "feed_max_lag_ms": self.feed_max_lag_ms,
+                "feed_skipped_steps": self.feed_skipped_steps,
             },
             "failures": self.failures[:5],
             "latency_histogram": [
@@ -236,8 +254,16 @@ async def measure(
         run.requests_at_start = run.requests()
     cpu_start = server.cpu_seconds() if server else None
     started = time.monotonic()
+    _lag, skipped_start = await feed_state(base_url)
+    lags: list[float] = []
 
-    await wait_showing(runs, duration, "measuring", progress)
+    async def sample_lag() -> None:
+        lag, _skipped = await feed_state(base_url)
+        if lag is not None:
+            lags.append(lag)
+
+    await wait_showing(runs, duration, "measuring", progress, every_second=sample_lag)
+    _lag, skipped_end = await feed_state(base_url)
 
     end_cursor = await server_cursor(base_url)
     seconds = time.monotonic() - started
@@ -249,6 +275,9 @@ async def measure(
         run.window_seconds = seconds
         run.server_cpu_percent = cpu_percent
         run.server_peak_rss_mb = round(server.peak_rss_mb(), 1) if server else None
+        run.feed_max_lag_ms = max(lags, default=None)
+        if skipped_start is not None and skipped_end is not None:
+            run.feed_skipped_steps = skipped_end - skipped_start
 
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while not all(run.caught_up() for run in runs) and time.monotonic() < deadline:
@@ -256,7 +285,11 @@ async def measure(
 
 
 async def wait_showing(
-    runs: Sequence[TransportRun], seconds: float, phase: str, progress: Progress
+    runs: Sequence[TransportRun],
+    seconds: float,
+    phase: str,
+    progress: Progress,
+    every_second: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     started = time.monotonic()
     while (elapsed := time.monotonic() - started) < seconds:
@@ -265,4 +298,6 @@ async def wait_showing(
             for run in runs
         )
         progress.show(f"{phase} {elapsed:4.0f}/{seconds:.0f} s  {counts}")
-        await asyncio.sleep(min(1.0, seconds - elapsed))
+        if every_second is not None:
+            await every_second()
+        await asyncio.sleep(max(0.0, min(1.0, seconds - (time.monotonic() - started))))
