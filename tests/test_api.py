@@ -103,6 +103,13 @@ def test_dashboard_loads_nothing_from_internet() -> None:
 
 
 @pytest.mark.gen_test
+async def test_compare_redirects_to_page(url) -> None:
+    response = await fetch(url("/compare"), follow_redirects=False)
+    assert response.code == 301
+    assert response.headers["Location"] == "/static/compare.html"
+
+
+@pytest.mark.gen_test
 async def test_unknown_path_is_json_404(url) -> None:
     response = await fetch(url("/no/such/page"))
     assert response.code == 404

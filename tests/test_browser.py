@@ -1,7 +1,8 @@
-"""Browser tests of the dashboard in web/, run in Debian's Chromium through Playwright.
+"""Browser tests of the dashboard and the compare page in web/, run in Debian's Chromium.
 
-Each test starts the real server with a fast tick interval and loads the page. The transport
-tests run once per built-in transport, which the page loads from the server's transport list.
+Each test starts the real server with a fast tick interval and loads a page through Playwright.
+The transport tests run once per built-in transport, which the pages load from the server's
+transport list.
 The tests are skipped when /usr/bin/chromium or the playwright package is missing, unless
 TICKER_REQUIRE_BROWSER=1 is set (as CI does), in which case they fail.
 Playwright never downloads a browser here: it launches the Debian binary by its path.
@@ -41,6 +42,10 @@ TICK_INTERVAL_SECONDS = 0.1
 # The built-in transports in the default menu order, with the path each one requests.
 TRANSPORT_PATHS = {"websocket": "/ws", "sse": "/sse", "longpoll": "/long-poll", "poll": "/poll"}
 TRANSPORTS = list(TRANSPORT_PATHS)
+
+COMPARE_PATH = "/static/compare.html"
+# A number as the pages format one: optional sign, thousands separators, decimals.
+NUMBER = re.compile(r"^[+-]?[\d,]+(\.\d+)?$")
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # Schemes that never reach the network. The page uses data: for its empty icon.
@@ -144,7 +149,7 @@ def server(ticker_process):
 def open_dashboard(
     browser, url: str, prepare: Callable[[object], None] | None = None
 ) -> Iterator[tuple[object, PageRecord]]:
-    """Open the dashboard at ``url`` in a new context and wait until the page is set up.
+    """Open ``url`` (dashboard or compare page) in a new context and wait until it is set up.
 
     ``prepare(page)`` runs before the page loads, for routes that must catch its first requests.
     """
@@ -254,6 +259,52 @@ def assert_page_clean(record: PageRecord) -> None:
     assert record.console_errors == [], "the page logged errors"
     assert record.urls, "no request was recorded, so the request check proves nothing"
     assert record.non_loopback_urls() == [], "the page contacted a host other than loopback"
+
+
+def parse_number(text: str) -> float:
+    """Return the value of a number as the pages format it, such as ``-1,234.5`` or ``+0.25``."""
+    assert NUMBER.match(text), f"expected a number, got {text!r}"
+    return float(text.replace(",", ""))
+
+
+def wait_for_clock_estimate(page, after: int = 0) -> None:
+    """Wait until the page has made more than ``after`` successful clock offset estimates."""
+    page.wait_for_function(
+        "after => Number(document.getElementById('clock').dataset.estimates) > after", arg=after
+    )
+
+
+def clock_estimates(page) -> int:
+    return int(page.locator("#clock").get_attribute("data-estimates"))
+
+
+def card_names(page) -> list[str]:
+    return page.eval_on_selector_all(".card", "cards => cards.map(c => c.dataset.transport)")
+
+
+def card_figures(page, transport: str) -> dict[str, str]:
+    """Return the text of each figure on the compare card of ``transport``, by figure name."""
+    return page.eval_on_selector_all(
+        f'.card[data-transport="{transport}"] [data-figure]',
+        "elements => Object.fromEntries(elements.map(e => [e.dataset.figure, e.textContent]))",
+    )
+
+
+def wait_for_compare_figures(page, transports: list[str]) -> None:
+    """Wait until every card of ``transports`` is live with a numeric p50 and updates/s above 0."""
+    page.wait_for_function(
+        """transports => transports.every(name => {
+            const card = document.querySelector(`.card[data-transport="${name}"]`);
+            if (card === null) {
+                return false;
+            }
+            const text = (figure) => card.querySelector(`[data-figure="${figure}"]`).textContent;
+            return card.querySelector('.status').dataset.state === 'live'
+                && /^-?[\\d,]+(\\.\\d+)?$/.test(text('p50'))
+                && Number(text('updates').replaceAll(',', '')) > 0;
+        })""",
+        arg=transports,
+    )
 
 
 def test_record_flags_non_loopback_hosts() -> None:
@@ -424,6 +475,8 @@ def test_server_restart_reconnects(browser, server, tmp_path: Path, transport: s
         wait_for_live(page, transport)
         wait_for_all_prices(page)
         first_epoch = page.locator("#epoch").text_content()
+        wait_for_clock_estimate(page)
+        estimates_before = clock_estimates(page)
         assert page.locator("#figures").get_attribute("data-stale") == "false"
         url_count, frame_count = len(record.urls), len(record.websocket_frames_sent)
 
@@ -448,6 +501,9 @@ def test_server_restart_reconnects(browser, server, tmp_path: Path, transport: s
                 arg=first_epoch,
             )
             wait_for_price_change(page)
+
+            # The offset is estimated again after the reconnect, long before the 60 s timer.
+            wait_for_clock_estimate(page, after=estimates_before)
 
             assert page.locator("#figures").get_attribute("data-stale") == "false"
             assert page.locator("#transport").input_value() == transport
@@ -541,3 +597,191 @@ def test_sse_reports_rejected_symbols(page_and_record) -> None:
     assert states["state"] == "error"
     assert "/sse failed with HTTP 400" in states["reason"]
     assert "NOPE" in states["reason"]
+
+
+def test_dashboard_shows_clock_offset(page_and_record) -> None:
+    page, record = page_and_record
+    wait_for_clock_estimate(page)
+
+    offset = parse_number(page.locator("#clock-offset").text_content())
+    uncertainty = parse_number(page.locator("#clock-uncertainty").text_content())
+    time_requests = [url for url in record.urls if urlsplit(url).path == "/api/time"]
+
+    assert page.locator("#clock").get_attribute("data-state") == "aligned"
+    assert uncertainty >= 0
+    # Browser and server read the same system clock here, so the true offset is 0 and the
+    # estimate may be off by its uncertainty only, plus 2 ms of margin for coarsened timers.
+    assert abs(offset) <= uncertainty + 2.0
+    assert len(time_requests) >= 8
+    assert "/api/time" in page.locator(".hint").text_content()
+    assert_page_clean(record)
+
+
+def test_latency_applies_clock_offset(browser, server) -> None:
+    """A server clock 5 s behind the browser's turns loopback latency into about -5 s."""
+    skew_ms = 5000.0
+
+    def shift_server_time(route) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["server_time_ms"] -= skew_ms
+        route.fulfill(response=response, json=body)
+
+    def route_time(page) -> None:
+        page.route("**/api/time", shift_server_time)
+
+    with open_dashboard(browser, f"{server.base_url}/", prepare=route_time) as (page, record):
+        wait_for_clock_estimate(page)
+        wait_for_latency_figures(page, "websocket")
+
+        offset = parse_number(page.locator("#clock-offset").text_content())
+        uncertainty = parse_number(page.locator("#clock-uncertainty").text_content())
+        median = parse_number(page.locator("#latency-median").text_content())
+
+        assert -skew_ms - uncertainty - 2.0 <= offset <= -skew_ms + uncertainty + 2.0
+        # Loopback latency is a few ms, so the corrected median is the skew plus a little.
+        assert -skew_ms - uncertainty - 2.0 <= median <= -skew_ms + uncertainty + 500.0
+        assert_page_clean(record)
+
+
+def test_compare_shows_every_transport(page_and_record, server) -> None:
+    page, record = page_and_record
+    listed = fetch_transport_list(server)
+    names = [entry["name"] for entry in listed]
+
+    page.click("#compare-link")
+    page.wait_for_url(f"**{COMPARE_PATH}")
+    page.wait_for_function("document.body.dataset.ready === 'true'")
+    wait_for_compare_figures(page, names)
+    wait_for_clock_estimate(page)
+
+    titles = page.eval_on_selector_all(".card-title", "titles => titles.map(t => t.textContent)")
+    assert names == TRANSPORTS
+    assert card_names(page) == names
+    assert titles == [entry["label"] for entry in listed]
+    for name in names:
+        figures = card_figures(page, name)
+        assert parse_number(figures["p50"]) <= parse_number(figures["p90"]), name
+        assert parse_number(figures["p90"]) <= parse_number(figures["p99"]), name
+        assert parse_number(figures["p99"]) <= parse_number(figures["max"]), name
+        assert int(figures["samples"]) > 0, name
+        assert re.match(r"^[\d.,]+ (B|kB|MB)$", figures["bytes"]), name
+        assert parse_number(figures["bytes"].split()[0]) > 0, name
+        assert NUMBER.match(figures["requests"]), name
+    # Each poll is a request, and a tick arrives every 0.1 s.
+    assert parse_number(card_figures(page, "longpoll")["requests"]) > 0
+    assert set(TRANSPORT_PATHS.values()) <= requested_paths(record)
+    assert NUMBER.match(page.locator("#clock-offset").text_content())
+    assert NUMBER.match(page.locator("#clock-uncertainty").text_content())
+    assert "estimate" in page.locator(".legend").text_content()
+    assert_page_clean(record)
+
+
+def test_compare_lists_enabled_transports_only(browser, ticker_process) -> None:
+    server = ticker_process(config_text_enabling(["websocket", "poll"]))
+
+    with open_dashboard(browser, f"{server.base_url}{COMPARE_PATH}") as (page, record):
+        wait_for_compare_figures(page, ["websocket", "poll"])
+
+        assert card_names(page) == ["websocket", "poll"]
+        assert "/transports/sse.js" not in requested_paths(record)
+        assert "/transports/longpoll.js" not in requested_paths(record)
+        assert "/sse" not in requested_paths(record)
+        assert "/long-poll" not in requested_paths(record)
+        assert_page_clean(record)
+
+
+def test_traffic_estimates_follow_wire_formats(page_and_record) -> None:
+    page, record = page_and_record
+
+    sizes = page.evaluate(
+        """async () => {
+            const traffic = await import('/static/js/transports/traffic.js');
+            const response = new Response('{}', {
+                status: 200,
+                statusText: 'OK',
+                headers: { 'Content-Type': 'application/json' },
+            });
+            return {
+                frames: [0, 125, 126, 65535, 65536].map(traffic.webSocketFrameBytes),
+                utf8: traffic.utf8ByteLength('\\u00e9\\u20ac'),
+                event: traffic.serverSentEventBytes(
+                    { type: 'ticks', lastEventId: 'e:5', data: '{"a":1}' }),
+                headers: traffic.estimateHeaderBytes(response),
+            };
+        }"""
+    )
+
+    # RFC 6455: 2 header bytes, plus 2 from 126 payload bytes or 8 from 65,536.
+    assert sizes["frames"] == [2, 127, 130, 65539, 65546]
+    assert sizes["utf8"] == 5
+    assert sizes["event"] == len('event: ticks\nid: e:5\ndata: {"a":1}\n\n')
+    assert sizes["headers"] == len("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n")
+    assert_page_clean(record)
+
+
+def test_windows_stay_bounded(page_and_record) -> None:
+    page, record = page_and_record
+
+    result = page.evaluate(
+        """async () => {
+            const { LatencyWindow } = await import('/static/js/latency.js');
+            const { CounterRates } = await import('/static/js/rate.js');
+            const latency = new LatencyWindow({ maxSamples: 10, maxAgeMs: 1000 });
+            for (let i = 0; i < 25; i += 1) {
+                latency.add(1000 + i, 1000);
+            }
+            const rates = new CounterRates({ windowMs: 5000, maxEvents: 4, now: 0 });
+            for (let i = 0; i < 9; i += 1) {
+                rates.add({ bytes: 100 }, 4000 + i);
+            }
+            return {
+                kept: latency.sortedLatencies(0, 1030),
+                summary: latency.summary(2, 1030),
+                pending: latency.summary(null, 1030),
+                aged: latency.sortedLatencies(0, 2100).length,
+                rates: rates.summary(['bytes'], 4010),
+            };
+        }"""
+    )
+
+    # The last 10 of 25 samples, with latencies 15 to 24 ms before the 2 ms offset.
+    assert result["kept"] == list(range(15, 25))
+    assert result["summary"]["count"] == 10
+    assert result["summary"]["medianMs"] == 21.5
+    assert result["summary"]["p50Ms"] == 21
+    assert result["summary"]["p90Ms"] == 25
+    assert result["summary"]["maxMs"] == 26
+    assert result["pending"]["count"] == 10
+    assert result["pending"]["medianMs"] is None
+    assert result["aged"] == 0
+    # Four events of 100 bytes kept, and a rate is taken over one second at least.
+    assert result["rates"]["bytes"] == 400
+    assert_page_clean(record)
+
+
+def test_histogram_buckets_are_log_spaced(page_and_record) -> None:
+    page, record = page_and_record
+
+    result = page.evaluate(
+        """async () => {
+            const histogram = await import('/static/js/histogram.js');
+            return {
+                edges: histogram.BUCKET_EDGES_MS,
+                buckets: [-3, 0.05, 0.1, 1.5, 999, 10000].map(histogram.bucketIndex),
+                counts: histogram.countBuckets([0.01, 1, 1.9, 20000]),
+                labels: [0, 9, 13, 16].map(histogram.describeBucket),
+            };
+        }"""
+    )
+
+    ratios = [high / low for low, high in zip(result["edges"], result["edges"][1:])]
+    assert all(2 <= ratio <= 2.5 for ratio in ratios), ratios
+    # Below 0.1 ms (negative values too) is bucket 0, and 10 s or more is the last bucket.
+    assert result["buckets"] == [0, 0, 1, 4, 12, 16]
+    assert len(result["counts"]) == len(result["edges"]) + 1
+    assert result["counts"][0] == 1
+    assert result["counts"][4] == 2
+    assert result["counts"][-1] == 1
+    assert result["labels"] == ["< 0.1 ms", "50\u2013100 ms", "1\u20132 s", "\u2265 10 s"]
+    assert_page_clean(record)

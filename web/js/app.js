@@ -1,6 +1,8 @@
-import { Backoff } from "./backoff.js";
+import { ClockSync } from "./clock.js";
+import { ClockView } from "./clockview.js";
 import { LatencyView } from "./latencyview.js";
 import { LatencyWindow, nowMs } from "./latency.js";
+import { fetchSymbols, loadWithRetry } from "./load.js";
 import { RateMeter } from "./rate.js";
 import { StatusView } from "./statusview.js";
 import { PriceTable } from "./table.js";
@@ -21,6 +23,13 @@ const statusView = new StatusView({
   reconnect: byId("reconnect"),
 });
 
+const clockView = new ClockView({
+  root: byId("clock"),
+  offset: byId("clock-offset"),
+  uncertainty: byId("clock-uncertainty"),
+  note: byId("clock-note"),
+});
+
 const latencyView = new LatencyView({
   last: byId("latency-last"),
   median: byId("latency-median"),
@@ -31,49 +40,16 @@ const latencyView = new LatencyView({
 });
 
 /**
- * Returns what `load()` resolves to, retrying with backoff until it succeeds.
- * `what` names the data in the status line while retrying.
- *
- * @param {object} [options]
- * @param {() => boolean} [options.isCurrent] once it returns false, the loop
- *   returns null instead of showing a status or trying again
- * @param {(error: Error) => boolean} [options.isPermanent] errors that a retry
- *   would only repeat; they are thrown at once
+ * Returns what `load()` resolves to, retrying with backoff until it succeeds
+ * and showing each retry in the status line, where `resourceName` names the
+ * data. The options are those of loadWithRetry(), without onRetry.
  */
-async function loadWithRetry(what, load, { isCurrent = () => true, isPermanent = () => false } = {}) {
-  const backoff = new Backoff();
-  for (;;) {
-    try {
-      return await load();
-    } catch (error) {
-      if (!isCurrent()) {
-        return null;
-      }
-      if (isPermanent(error)) {
-        throw error;
-      }
-      const delayMs = backoff.next();
-      showStatus({
-        state: "reconnecting",
-        epoch: null,
-        reason: `cannot load ${what} (${error.message})`,
-        retryAt: Date.now() + delayMs,
-      });
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      if (!isCurrent()) {
-        return null;
-      }
-    }
-  }
-}
-
-async function fetchSymbols() {
-  const response = await fetch("/api/symbols", { cache: "no-store" });
-  if (!response.ok) {
-    throw new Error(`/api/symbols failed with HTTP ${response.status}`);
-  }
-  const body = await response.json();
-  return body.symbols;
+function loadWithStatus(resourceName, load, options = {}) {
+  const onRetry = (error, retryAt) => {
+    const reason = `cannot load ${resourceName} (${error.message})`;
+    showStatus({ state: "reconnecting", epoch: null, reason, retryAt });
+  };
+  return loadWithRetry(load, { ...options, onRetry });
 }
 
 /**
@@ -105,8 +81,9 @@ class Dashboard {
   #latency = new LatencyWindow(LATENCY_WINDOW);
   #rates = new RateMeter({ windowMs: RATE_WINDOW_MS });
 
-  constructor(registry, symbols, table) {
+  constructor(registry, symbols, table, clock) {
     this.registry = registry;
+    this.clock = clock;
     this.symbols = symbols.map((entry) => entry.symbol);
     this.table = table;
   }
@@ -139,7 +116,7 @@ class Dashboard {
     const isCurrent = () => switchNumber === this.#switchCount;
     let transport;
     try {
-      transport = await loadWithRetry(`the ${label} transport`, () => this.registry.create(name), {
+      transport = await loadWithStatus(`the ${label} transport`, () => this.registry.create(name), {
         isCurrent,
         isPermanent: (error) => error instanceof InvalidTransportModuleError,
       });
@@ -163,6 +140,7 @@ class Dashboard {
         this.#receive(ticks, isSnapshot, transport.status.epoch);
       }
     });
+    this.clock.refreshOnReconnect(transport);
     transport.subscribe(this.symbols);
     transport.connect();
   }
@@ -175,7 +153,7 @@ class Dashboard {
   }
 
   refreshPanel() {
-    latencyView.show(this.#latency.summary(), this.#rates.summary());
+    latencyView.show(this.#latency.summary(this.clock.offsetMs), this.#rates.summary());
     // Names the transport whose windows the panel shows, for readers and tests.
     byId("figures").dataset.transport = this.#transportName;
   }
@@ -204,9 +182,13 @@ function showStatus(status) {
 
 async function main() {
   showStatus({ state: "connecting", epoch: null });
+  const clock = new ClockSync();
+  clockView.show(clock.state);
+  clock.onChange((state) => clockView.show(state));
+  clock.start();
   const [registry, symbols] = await Promise.all([
-    loadWithRetry("the transport list", () => TransportRegistry.load()),
-    loadWithRetry("the symbol list", fetchSymbols),
+    loadWithStatus("the transport list", () => TransportRegistry.load()),
+    loadWithStatus("the symbol list", fetchSymbols),
   ]);
   if (registry.entries.length === 0) {
     showStatus({ state: "error", epoch: null, reason: "the server has no transport enabled" });
@@ -219,7 +201,7 @@ async function main() {
 
   const table = new PriceTable(byId("price-rows"), symbols);
   byId("symbol-count").textContent = String(symbols.length);
-  const dashboard = new Dashboard(registry, symbols, table);
+  const dashboard = new Dashboard(registry, symbols, table, clock);
 
   select.addEventListener("change", () => {
     dashboard.useTransport(select.value);
@@ -230,9 +212,13 @@ async function main() {
   byId("reconnect").addEventListener("click", () => dashboard.useTransport(dashboard.transportName));
   // Leaving the page ends the poll, stream or socket at once. A page restored
   // from the back/forward cache connects again.
-  window.addEventListener("pagehide", () => dashboard.close());
+  window.addEventListener("pagehide", () => {
+    dashboard.close();
+    clock.stop();
+  });
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) {
+      clock.start();
       dashboard.useTransport(dashboard.transportName);
     }
   });

@@ -21,8 +21,12 @@ export function median(sorted) {
 }
 
 /**
- * Latency samples (receive time minus tick `ts`, in ms) over a rolling
- * window: the last `maxAgeMs` of samples, but at most `maxSamples` of them.
+ * Latency samples over a rolling window: the last `maxAgeMs` of samples, but
+ * at most `maxSamples` of them.
+ *
+ * A sample stores the receive time minus the tick `ts` as the browser's clock
+ * gives it. The clock offset is added when figures are read, so a new offset
+ * estimate applies to every sample still in the window.
  */
 export class LatencyWindow {
   #samples;
@@ -33,7 +37,7 @@ export class LatencyWindow {
   }
 
   add(receivedAt, tickTs) {
-    this.#samples.push({ receivedAt, latencyMs: receivedAt - tickTs });
+    this.#samples.push({ receivedAt, rawLatencyMs: receivedAt - tickTs });
   }
 
   reset() {
@@ -41,22 +45,50 @@ export class LatencyWindow {
   }
 
   /**
-   * Returns { count, lastMs, medianMs, p99Ms } for the samples still inside
-   * the window at `now`. The figures are null when there are no samples.
+   * Returns the latencies in ms of the samples still inside the window at
+   * `now`, each corrected by `offsetMs` (server clock minus browser clock),
+   * in ascending order.
    */
-  summary(now = nowMs()) {
+  sortedLatencies(offsetMs, now = nowMs()) {
+    this.#dropOld(now);
+    return Array.from(this.#samples, (sample) => sample.rawLatencyMs + offsetMs).sort((a, b) => a - b);
+  }
+
+  /**
+   * Returns { count, lastMs, medianMs, p50Ms, p90Ms, p99Ms, maxMs } for the
+   * samples still inside the window at `now`, corrected by `offsetMs`. The
+   * percentiles are nearest-rank, so each is a latency that some tick had,
+   * while the median averages the two middle samples of an even count. The
+   * latency figures are null when there are no samples or `offsetMs` is null
+   * (no clock estimate yet).
+   */
+  summary(offsetMs, now = nowMs()) {
+    const sorted = this.sortedLatencies(offsetMs ?? 0, now);
+    if (sorted.length === 0 || offsetMs === null) {
+      return {
+        count: sorted.length,
+        lastMs: null,
+        medianMs: null,
+        p50Ms: null,
+        p90Ms: null,
+        p99Ms: null,
+        maxMs: null,
+      };
+    }
+    return {
+      count: sorted.length,
+      lastMs: this.#samples.last().rawLatencyMs + offsetMs,
+      medianMs: median(sorted),
+      p50Ms: percentile(sorted, 50),
+      p90Ms: percentile(sorted, 90),
+      p99Ms: percentile(sorted, 99),
+      maxMs: sorted[sorted.length - 1],
+    };
+  }
+
+  #dropOld(now) {
     while (this.#samples.length > 0 && now - this.#samples.first().receivedAt > this.maxAgeMs) {
       this.#samples.shift();
     }
-    if (this.#samples.length === 0) {
-      return { count: 0, lastMs: null, medianMs: null, p99Ms: null };
-    }
-    const sorted = Array.from(this.#samples, (sample) => sample.latencyMs).sort((a, b) => a - b);
-    return {
-      count: sorted.length,
-      lastMs: this.#samples.last().latencyMs,
-      medianMs: median(sorted),
-      p99Ms: percentile(sorted, 99),
-    };
   }
 }

@@ -1,13 +1,13 @@
 import { RingBuffer } from "./ringbuffer.js";
 
 /**
- * Messages and ticks per second over the last `windowMs`.
+ * Per-second rates of named counters over the last `windowMs`.
  *
- * Each message from a transport is one event carrying its tick count. The
- * event buffer is bounded, so at very high message rates the window covers
- * less than `windowMs` and the rate is computed over the time it does cover.
+ * Each add() is one event carrying counts, such as `{ bytes: 512, requests: 1 }`.
+ * The event buffer is bounded, so at very high event rates the window covers
+ * less than `windowMs` and the rates are computed over the time it does cover.
  */
-export class RateMeter {
+export class CounterRates {
   #events;
   #startedAt;
 
@@ -17,8 +17,8 @@ export class RateMeter {
     this.#startedAt = now;
   }
 
-  add(tickCount, now = performance.now()) {
-    this.#events.push({ at: now, tickCount });
+  add(counts, now = performance.now()) {
+    this.#events.push({ at: now, counts });
   }
 
   reset(now = performance.now()) {
@@ -26,8 +26,11 @@ export class RateMeter {
     this.#startedAt = now;
   }
 
-  /** Returns { messagesPerSecond, ticksPerSecond } at `now`. */
-  summary(now = performance.now()) {
+  /**
+   * Returns `{ events, <name>: ... }` at `now`: events per second, and the
+   * sum per second of each counter in `names`.
+   */
+  summary(names, now = performance.now()) {
     while (this.#events.length > 0 && now - this.#events.first().at > this.windowMs) {
       this.#events.shift();
     }
@@ -38,13 +41,43 @@ export class RateMeter {
     // Below one second the rate would jump around too much to read.
     spanMs = Math.max(spanMs, 1000);
 
-    let ticks = 0;
+    const totals = Object.fromEntries(names.map((name) => [name, 0]));
     for (const event of this.#events) {
-      ticks += event.tickCount;
+      for (const name of names) {
+        totals[name] += event.counts[name] ?? 0;
+      }
     }
-    return {
-      messagesPerSecond: (this.#events.length * 1000) / spanMs,
-      ticksPerSecond: (ticks * 1000) / spanMs,
-    };
+    const rates = { events: (this.#events.length * 1000) / spanMs };
+    for (const name of names) {
+      rates[name] = (totals[name] * 1000) / spanMs;
+    }
+    return rates;
+  }
+}
+
+/** Messages and ticks per second over the last `windowMs`, counting each message as one event. */
+export class RateMeter {
+  #rates;
+
+  constructor(options = {}) {
+    this.#rates = new CounterRates(options);
+  }
+
+  get windowMs() {
+    return this.#rates.windowMs;
+  }
+
+  add(tickCount, now = performance.now()) {
+    this.#rates.add({ ticks: tickCount }, now);
+  }
+
+  reset(now = performance.now()) {
+    this.#rates.reset(now);
+  }
+
+  /** Returns { messagesPerSecond, ticksPerSecond } at `now`. */
+  summary(now = performance.now()) {
+    const rates = this.#rates.summary(["ticks"], now);
+    return { messagesPerSecond: rates.events, ticksPerSecond: rates.ticks };
   }
 }

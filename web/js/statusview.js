@@ -14,8 +14,8 @@ export class StatusView {
    * @param {object} elements
    * @param {HTMLElement} elements.root carries data-state
    * @param {HTMLElement} elements.text the human-readable status
-   * @param {HTMLElement} elements.transport the current transport's name
-   * @param {HTMLElement} elements.epoch the server epoch
+   * @param {HTMLElement} [elements.transport] the current transport's name
+   * @param {HTMLElement} [elements.epoch] the server epoch
    * @param {HTMLButtonElement} elements.reconnect shown only in the error state
    */
   constructor(elements) {
@@ -33,7 +33,9 @@ export class StatusView {
     this.#countdownTimer = null;
 
     root.dataset.state = status.state;
-    epoch.textContent = status.epoch ?? PLACEHOLDER;
+    if (epoch) {
+      epoch.textContent = status.epoch ?? PLACEHOLDER;
+    }
     reconnect.hidden = status.state !== "error";
     this.#renderText(status);
 

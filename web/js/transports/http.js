@@ -69,10 +69,16 @@ export async function checkResponse(response) {
   throw new RetryableError(description);
 }
 
-/** Returns the parsed JSON body. Throws a RetryableError when it is not JSON. */
-export async function readJson(response) {
+/**
+ * Returns the parsed JSON body. Throws a RetryableError when it is not JSON.
+ * `onBodyBytes(byteCount)`, when given, receives the length of the body
+ * after any content decoding.
+ */
+export async function readJson(response, onBodyBytes = null) {
   try {
-    return await response.json();
+    const body = await response.arrayBuffer();
+    onBodyBytes?.(body.byteLength);
+    return JSON.parse(new TextDecoder().decode(body));
   } catch (error) {
     if (error.name === "AbortError") {
       throw error;

@@ -1,4 +1,5 @@
 import { buildUrl, checkResponse, readJson, reportRequestError } from "./http.js";
+import { estimateHeaderBytes } from "./traffic.js";
 import { Transport } from "./transport.js";
 
 /**
@@ -76,13 +77,15 @@ export class CursorPollingTransport extends Transport {
 
   async #get(path, params, signal) {
     const url = buildUrl(this.baseUrl, path, params, this.symbols);
+    this.countTraffic({ requests: 1 });
     const response = await fetch(url, { signal, cache: "no-store" });
+    this.countTraffic({ bytes: estimateHeaderBytes(response) });
     return checkResponse(response);
   }
 
   async #loadSnapshot(generation, signal) {
     const response = await this.#get("/api/snapshot", {}, signal);
-    const body = await readJson(response);
+    const body = await readJson(response, (bytes) => this.countTraffic({ bytes }));
     if (!this.#isCurrent(generation)) {
       return;
     }
@@ -113,7 +116,7 @@ export class CursorPollingTransport extends Transport {
       return false;
     }
 
-    const body = await readJson(response);
+    const body = await readJson(response, (bytes) => this.countTraffic({ bytes }));
     if (!this.#isCurrent(generation)) {
       return false;
     }

@@ -1,5 +1,6 @@
 import { Transport } from "/static/js/transports/transport.js";
 import { buildUrl, checkResponse, reportRequestError } from "/static/js/transports/http.js";
+import { serverSentEventBytes } from "/static/js/transports/traffic.js";
 
 /**
  * Transport over Server-Sent Events (`GET /sse`, read with EventSource).
@@ -28,6 +29,7 @@ export default class ServerSentEventsTransport extends Transport {
     const resuming = this.#lastEventId !== null;
     let opened = false;
     this.#source = source;
+    this.countTraffic({ requests: 1 });
 
     source.addEventListener("open", () => {
       if (this.#source !== source) {
@@ -81,6 +83,7 @@ export default class ServerSentEventsTransport extends Transport {
     if (this.#source !== source) {
       return;
     }
+    this.countTraffic({ bytes: serverSentEventBytes(event) });
     let data;
     try {
       data = JSON.parse(event.data);

@@ -9,6 +9,10 @@ import { Backoff } from "../backoff.js";
  *   resubscribe() apply a changed `this.symbols` to an open connection
  *
  * and reports back through emitTicks(), markLive(), retryLater() and fail().
+ * It may also call countTraffic() for each request it makes and each
+ * response or message it receives, for pages that measure what a transport
+ * costs. The compare view shows no traffic figures for a transport that
+ * never calls it.
  *
  * Status objects passed to onStatus listeners have the form
  *   { state, epoch, reason, retryAt }
@@ -20,6 +24,7 @@ import { Backoff } from "../backoff.js";
 export class Transport {
   #tickListeners = [];
   #statusListeners = [];
+  #trafficListeners = [];
   #retryTimer = null;
   #backoff;
 
@@ -50,6 +55,16 @@ export class Transport {
   /** Registers `callback(status)`. The class comment lists the status fields. */
   onStatus(callback) {
     this.#statusListeners.push(callback);
+  }
+
+  /**
+   * Registers `callback({ requests, bytes })`, called by countTraffic():
+   * `requests` is the number of HTTP requests started (a WebSocket handshake
+   * and an EventSource connection count as one each) and `bytes` is the
+   * client's estimate of the bytes received, headers and framing included.
+   */
+  onTraffic(callback) {
+    this.#trafficListeners.push(callback);
   }
 
   /** Sets the symbols to receive, replacing the previous list. */
@@ -101,6 +116,16 @@ export class Transport {
     }
     for (const callback of this.#tickListeners) {
       callback(ticks, isSnapshot);
+    }
+  }
+
+  /** Reports requests started and bytes received to the onTraffic listeners. */
+  countTraffic({ requests = 0, bytes = 0 }) {
+    if (!this.active) {
+      return;
+    }
+    for (const callback of this.#trafficListeners) {
+      callback({ requests, bytes });
     }
   }
 

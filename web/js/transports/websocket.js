@@ -1,4 +1,5 @@
 import { Transport } from "/static/js/transports/transport.js";
+import { utf8ByteLength, webSocketFrameBytes } from "/static/js/transports/traffic.js";
 
 /** Meaning of the close codes that the ticker server sends. */
 const CLOSE_REASONS = new Map([
@@ -48,6 +49,7 @@ export default class WebSocketTransport extends Transport {
     const socket = new WebSocket(webSocketUrl(this.baseUrl));
     let wasOpen = false;
     this.#socket = socket;
+    this.countTraffic({ requests: 1 });
 
     socket.addEventListener("open", () => {
       wasOpen = true;
@@ -56,6 +58,7 @@ export default class WebSocketTransport extends Transport {
     });
     socket.addEventListener("message", (event) => {
       if (this.#socket === socket) {
+        this.countTraffic({ bytes: webSocketFrameBytes(utf8ByteLength(event.data)) });
         this.#handleMessage(event.data);
       }
     });

@@ -1,0 +1,48 @@
+import { Backoff } from "./backoff.js";
+
+/**
+ * Returns what `load()` resolves to, retrying with backoff until it succeeds.
+ *
+ * @param {() => Promise<*>} load
+ * @param {object} [options]
+ * @param {(error: Error, retryAt: number) => void} [options.onRetry] called
+ *   before each wait with the error and the Date.now() time of the next try
+ * @param {() => boolean} [options.isCurrent] once it returns false, the loop
+ *   returns null instead of reporting or trying again
+ * @param {(error: Error) => boolean} [options.isPermanent] errors that a retry
+ *   would only repeat; they are thrown at once
+ */
+export async function loadWithRetry(
+  load,
+  { onRetry = () => {}, isCurrent = () => true, isPermanent = () => false } = {},
+) {
+  const backoff = new Backoff();
+  for (;;) {
+    try {
+      return await load();
+    } catch (error) {
+      if (!isCurrent()) {
+        return null;
+      }
+      if (isPermanent(error)) {
+        throw error;
+      }
+      const delayMs = backoff.next();
+      onRetry(error, Date.now() + delayMs);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (!isCurrent()) {
+        return null;
+      }
+    }
+  }
+}
+
+/** Fetches the configured symbols from `GET /api/symbols`. */
+export async function fetchSymbols() {
+  const response = await fetch("/api/symbols", { cache: "no-store" });
+  if (!response.ok) {
+    throw new Error(`/api/symbols failed with HTTP ${response.status}`);
+  }
+  const body = await response.json();
+  return body.symbols;
+}
