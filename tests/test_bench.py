@@ -143,10 +143,48 @@ def test_bench_unknown_transport_is_error() -> None:
         timeout=60 * TIME_UNIT,
     )
     assert result.returncode == 1
-    assert "transports not enabled" in result.stderr
-    assert "pigeon" in result.stderr
+    assert "unknown transport 'pigeon'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_recorder_without_snapshot_missed_all() -> None:
     recorder = ClientRecorder(Window(start=10, end=20), LatencyHistogram(), clock_offset_ms=0.0)
     assert recorder.tally() == (10, 0, 0)
+
+
+def test_bench_url_without_server_is_clear() -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again below, so nothing listens there
+    result = subprocess.run(
+        [sys.executable, "-m", "ticker", "bench", "--url", f"http://127.0.0.1:{port}", "--duration", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIME_UNIT,
+    )
+    assert result.returncode == 1
+    assert f"cannot connect to 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--url", "127.0.0.1:8888"], "invalid --url '127.0.0.1:8888'"),
+        (["--json", "/no/such/folder/out.json"], "invalid --json /no/such/folder/out.json"),
+        (["--transports", ","], "invalid --transports ','"),
+        (["--duration", "-5"], "invalid --duration -5"),
+        (["--warmup", "-1"], "invalid --warmup -1"),
+    ],
+)
+def test_bench_rejects_bad_arguments_early(option: list[str], message: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ticker", "bench", *option],
+        capture_output=True,
+        text=True,
+        timeout=60 * TIME_UNIT,
+    )
+    assert result.returncode == 2
+    assert message in result.stderr

@@ -114,6 +114,15 @@ def test_check_config_accepts_valid_file(tmp_path: Path) -> None:
     result = run_ticker("check-config", str(REPO_ROOT / "config.toml"), cwd=tmp_path)
     assert result.returncode == 0
     assert "valid, 12 symbols" in result.stdout
+    assert "transports: websocket, sse, longpoll, poll" in result.stdout
+
+
+def test_check_config_rejects_unknown_transport(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(SMALL_CONFIG + '\n[transports]\nenabled = ["websockets"]\n', encoding="utf-8")
+    result = run_ticker("check-config", str(config), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "transports.enabled[0]: unknown transport 'websockets'" in result.stderr
 
 
 def test_check_config_rejects_invalid_file(tmp_path: Path) -> None:

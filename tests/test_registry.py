@@ -59,7 +59,7 @@ from ticker.transports.longpoll import LongPollHandler
 
 
 def routes(context):
-    return [(r"/slow-poll", LongPollHandler, {"context": context})]
+    return [(r"/slow-poll", LongPollHandler, {"context": context, "transport_name": "slow-poll"})]
 
 
 TRANSPORT = Transport(
@@ -118,6 +118,8 @@ async def test_third_party_serves_its_routes(third_party: str, config: Config) -
         assert module.body == b"export default class {}\n"
         response = await client.fetch(f"{base}/slow-poll?timeout=0", raise_error=False)
         assert response.code == 204
+        stats = json.loads((await client.fetch(f"{base}/api/stats")).body)
+        assert stats["transports"][third_party]["no_content"] == 1
     finally:
         await server.stop()
 

@@ -69,7 +69,7 @@ def make_app(
         (r"/api/stats", StatsHandler, shared),
         (r"/api/time", TimeHandler, shared),
         (r"/api/transports", TransportsHandler, {"context": context, "transports": transports}),
-        (r"/compare", tornado.web.RedirectHandler, {"url": "/static/compare.html"}),
+        (r"/compare/?", tornado.web.RedirectHandler, {"url": "/static/compare.html"}),
     ]
     for transport in transports:
         routes.extend(transport.routes(context))

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ticker.app import enabled_transports
 from ticker.bench import command as bench_command
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
@@ -41,11 +42,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ticker",
-        description="Stream simulated stock prices over WebSocket and long-poll HTTP.",
+        description="Stream simulated stock prices over WebSocket, Server-Sent Events, "
+        "long-poll and short-poll HTTP, and measure them side by side.",
+        allow_abbrev=False,
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the server and the dashboard")
+    serve = commands.add_parser(
+        "serve", help="run the server and the dashboard", allow_abbrev=False
+    )
     serve.add_argument(
         "--config",
         type=Path,
@@ -63,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=run_serve)
 
-    check = commands.add_parser("check-config", help="validate a config file without serving")
+    check = commands.add_parser(
+        "check-config", help="validate a config file without serving", allow_abbrev=False
+    )
     check.add_argument(
         "path", nargs="?", type=Path, help="config file (default: as for serve)"
     )
@@ -94,10 +101,14 @@ def run_check_config(args: argparse.Namespace) -> int:
     path = choose_config_path(args.path)
     try:
         config = load_config(path)
+        transports = enabled_transports(config)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    print(f"{path}: valid, {len(config.symbols)} symbols: {', '.join(config.symbol_names())}")
+    print(
+        f"{path}: valid, {len(config.symbols)} symbols: {', '.join(config.symbol_names())}; "
+        f"transports: {', '.join(transport.name for transport in transports)}"
+    )
     return EXIT_OK
 
 

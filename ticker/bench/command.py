@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from ticker.bench.runner import (
     open_clients,
 )
 from ticker.bench.server import ServerProcess, bench_config
+from ticker.clients.base import ClientClosed
 
 DEFAULT_TRANSPORTS = "websocket,sse,longpoll,poll"
 EXIT_USAGE = 2
@@ -33,6 +35,7 @@ EXIT_USAGE = 2
 def add_parser(commands: Any) -> None:
     bench = commands.add_parser(
         "bench",
+        allow_abbrev=False,
         help="measure the transports side by side with many headless clients",
         description="Start a server (or use --url), connect --clients clients per transport, "
         "and report loss, latency and cost per transport.",
@@ -72,7 +75,10 @@ def add_parser(commands: Any) -> None:
     )
     bench.add_argument("--json", type=Path, help="also write the results to this JSON file")
     bench.add_argument(
-        "--plot", type=Path, help="also draw latency distributions to this PNG (needs matplotlib)"
+        "--plot",
+        type=Path,
+        help="also draw latency distributions to this image, PNG by its .png ending "
+        "(needs matplotlib: the bench extra)",
     )
     bench.set_defaults(handler=run_bench_command)
 
@@ -85,8 +91,17 @@ def validate(args: argparse.Namespace) -> str | None:
         return f"invalid --symbols {args.symbols}: expected 1 or more"
     if args.clients < 1:
         return f"invalid --clients {args.clients}: expected 1 or more"
-    if args.duration <= 0 or args.warmup < 0:
-        return "invalid --duration or --warmup: expected seconds, duration above 0"
+    if not args.transports:
+        return f"invalid --transports {args.raw_transports!r}: expected names such as websocket,poll"
+    if args.duration <= 0:
+        return f"invalid --duration {args.duration:g}: expected seconds above 0"
+    if args.warmup < 0:
+        return f"invalid --warmup {args.warmup:g}: expected seconds, 0 or more"
+    if args.url is not None and not re.fullmatch(r"http://[^/\s]+/?", args.url):
+        return f"invalid --url {args.url!r}: expected a server address such as http://127.0.0.1:8888"
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and not path.resolve().parent.is_dir():
+            return f"invalid {option} {path}: the folder {path.resolve().parent} does not exist"
     if args.poll_interval <= 0:
         return f"invalid --poll-interval {args.poll_interval:g}: expected seconds above 0"
     if args.plot is not None:
@@ -98,6 +113,7 @@ def validate(args: argparse.Namespace) -> str | None:
 
 
 def run_bench_command(args: argparse.Namespace) -> int:
+    args.raw_transports = args.transports
     args.transports = [name.strip() for name in args.transports.split(",") if name.strip()]
     problem = validate(args)
     if problem:
@@ -105,6 +121,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         report = asyncio.run(run_bench(args))
+    except ClientClosed as exc:
+        print(f"error: cannot talk to the server at {args.url or 'the started server'}: {exc}",
+              file=sys.stderr)
+        return 1
     except (RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -122,7 +142,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
     server: ServerProcess | None = None
     if args.url is None:
         total_clients = args.clients * len(args.transports)
-        config = bench_config(args.symbols, args.rate, total_clients, args.hold)
+        config = bench_config(args.symbols, args.rate, total_clients, args.hold, args.transports)
         server = await ServerProcess.start(config)
         base_url = server.url
     else:

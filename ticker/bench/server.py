@@ -10,18 +10,21 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 LISTENING = re.compile(r"listening on (http://\S+)/")
 START_TIMEOUT = 30.0
 
 
-def bench_config(symbols: int, rate: float, clients: int, hold: float) -> str:
+def bench_config(
+    symbols: int, rate: float, clients: int, hold: float, transports: Sequence[str]
+) -> str:
     """Return a config for ``symbols`` symbols and ``rate`` ticks per second in total.
 
     The feed publishes one tick per symbol per batch, so the tick interval is symbols / rate.
     The history keeps two minutes of ticks, so that a lagging client resumes instead of
-    resetting, and every built-in transport is enabled.
+    resetting. Exactly ``transports`` are enabled, so an installed plug-in can be measured.
     """
     interval = symbols / rate
     history = max(10_000, int(rate * 120))
@@ -42,6 +45,8 @@ def bench_config(symbols: int, rate: float, clients: int, hold: float) -> str:
         "max_pending_messages = 10000",
         "[sse]",
         "max_pending_messages = 10000",
+        "[transports]",
+        "enabled = [" + ", ".join(f'"{name}"' for name in transports) + "]",
     ]
     for index in range(symbols):
         lines += [

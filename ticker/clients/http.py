@@ -43,7 +43,12 @@ class HttpConnection:
     async def request_head(self, target: str, headers: Mapping[str, str] | None = None) -> Head:
         """Send ``GET target`` and read the status line and headers."""
         if self.stream is None or self.stream.closed():
-            self.stream = await TCPClient().connect(self.host, self.port)
+            try:
+                self.stream = await TCPClient().connect(self.host, self.port)
+            except OSError as exc:
+                # Tornado wraps the socket error (such as "connection refused") in real_error.
+                reason = getattr(exc, "real_error", None) or exc
+                raise ClientClosed(f"cannot connect to {self.host}:{self.port}: {reason}") from exc
         lines = [f"GET {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         self.requests += 1

@@ -40,11 +40,16 @@ WAKE_SHUTDOWN = "shutdown"
 class LongPollHandler(JsonHandler):
     """``GET /long-poll?cursor=N&epoch=E&symbols=A,B&timeout=S`` (see docs/protocol.md)."""
 
-    transport_name = NAME
     _wake: asyncio.Future[str] | None = None
     _subscription: Subscription | None = None
     _body_size = 0
     _sent_ticks: Sequence[Tick] = ()
+
+    def initialize(self, context: ServerContext, transport_name: str = NAME) -> None:
+        """``transport_name`` names the transport in hub counts and stats; a plug-in that
+        serves this handler on its own route passes its own name."""
+        super().initialize(context)
+        self.transport_name = transport_name
 
     async def get(self) -> None:
         hub = self.context.hub
@@ -190,7 +195,7 @@ class LongPollHandler(JsonHandler):
 
 
 def routes(context: ServerContext) -> list[Route]:
-    return [(r"/long-poll", LongPollHandler, {"context": context})]
+    return [(r"/long-poll", LongPollHandler, {"context": context, "transport_name": NAME})]
 
 
 TRANSPORT = Transport(

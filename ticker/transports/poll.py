@@ -18,14 +18,12 @@ NAME = "poll"
 class PollHandler(LongPollHandler):
     """``GET /poll?cursor=N&epoch=E&symbols=A,B``: ``/long-poll`` that never waits."""
 
-    transport_name = NAME
-
     def hold_timeout(self) -> float:
         return 0.0
 
 
 def routes(context: ServerContext) -> list[Route]:
-    return [(r"/poll", PollHandler, {"context": context})]
+    return [(r"/poll", PollHandler, {"context": context, "transport_name": NAME})]
 
 
 TRANSPORT = Transport(

@@ -6,7 +6,8 @@ const SIGNED = new Intl.NumberFormat("en-US", {
 });
 const MILLISECONDS = new Intl.NumberFormat("en-US", { minimumFractionDigits: 1, maximumFractionDigits: 1 });
 const RATE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 });
-const WHOLE = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+/** Whole ms with no thousands separator, so that "1003" fits a narrow cell. */
+const WHOLE_MS = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0, useGrouping: false });
 /** Clock offsets: two decimals below 10 ms, one below 1 s, none above. */
 const OFFSET_FORMATS = [2, 1, 0].map(
   (digits) =>
@@ -33,8 +34,12 @@ export function formatPercent(value) {
   return `${SIGNED.format(value)}%`;
 }
 
+/** Formats ms with one decimal below 100 ms and whole numbers from there. */
 export function formatMilliseconds(value) {
-  return value === null ? PLACEHOLDER : MILLISECONDS.format(value);
+  if (value === null) {
+    return PLACEHOLDER;
+  }
+  return Math.abs(value) < 100 ? MILLISECONDS.format(value) : WHOLE_MS.format(value);
 }
 
 /** Formats ms with one decimal below 100 ms and none from there, for narrow cells. */
@@ -42,7 +47,7 @@ export function formatMillisecondsCompact(value) {
   if (value === null) {
     return PLACEHOLDER;
   }
-  return Math.abs(value) < 100 ? MILLISECONDS.format(value) : WHOLE.format(value);
+  return Math.abs(value) < 100 ? MILLISECONDS.format(value) : WHOLE_MS.format(value);
 }
 
 export function formatRate(value) {

@@ -11,9 +11,9 @@ export default class PollTransport extends CursorPollingTransport {
   /**
    * @param {object} options the Transport options, plus:
    * @param {number} [options.intervalMs] delay between the end of one poll and
-   *   the start of the next, in ms; defaults to 1000
+   *   the start of the next, in ms; defaults to 500, as ticker bench --poll-interval
    */
-  constructor({ intervalMs = 1000, ...options } = {}) {
+  constructor({ intervalMs = 500, ...options } = {}) {
     super(options);
     if (!(Number.isFinite(intervalMs) && intervalMs >= 0)) {
       throw new RangeError(`invalid intervalMs ${intervalMs}: expected a number of ms, 0 or more`);
