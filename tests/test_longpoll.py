@@ -6,12 +6,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-import tornado.httpclient
 from tornado.httpclient import AsyncHTTPClient, HTTPResponse
 from tornado.tcpclient import TCPClient
 
 from conftest import TIME_UNIT, ManualPublisher, eventually
-from ticker.config import Config, HubConfig, LongPollConfig
+from ticker.config import Config, HubConfig
 from ticker.hub import Hub
 from ticker.server import TickerServer
 

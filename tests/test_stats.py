@@ -10,7 +10,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
-from conftest import ManualPublisher, eventually, wait_for
+from conftest import ManualPublisher, wait_for
 from ticker.hub import Hub
 from ticker.stats import DELAY_BUCKETS_MS, TransportStats, http_head_size, websocket_frame_size
 

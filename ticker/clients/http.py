@@ -7,6 +7,7 @@ It sends GET requests one at a time on one keep-alive connection.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
-from ticker.clients.base import ClientClosed
+from ticker.clients.base import ClientClosed, ClientRejected
 
 MAX_HEADER_BYTES = 65536
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -115,3 +116,14 @@ class HttpConnection:
         if self.stream is not None:
             self.stream.close()
             self.stream = None
+
+
+def error_from_response(status: int, body: bytes) -> Exception:
+    """Turn an error response into ClientRejected (a 400) or ClientClosed, with its message."""
+    try:
+        message = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        message = body[:200].decode("utf-8", "replace")
+    if status == 400:
+        return ClientRejected(message)
+    return ClientClosed(f"HTTP {status}: {message}")

@@ -11,13 +11,11 @@ from ticker.clients.base import (
     RESET,
     SNAPSHOT,
     TICKS,
-    ClientClosed,
-    ClientRejected,
     Event,
     TransportClient,
     query,
 )
-from ticker.clients.http import HttpConnection
+from ticker.clients.http import HttpConnection, error_from_response
 
 
 class PollingClient(TransportClient):
@@ -66,12 +64,12 @@ class PollingClient(TransportClient):
                 if self.interval:
                     await asyncio.sleep(self.interval)
                 continue
-            raise self._error(head.status, body)
+            raise error_from_response(head.status, body)
 
     async def _get_json(self, target: str) -> dict[str, Any]:
         head, body = await self.connection.get(target)
         if head.status != 200:
-            raise self._error(head.status, body)
+            raise error_from_response(head.status, body)
         result: dict[str, Any] = json.loads(body)
         return result
 
@@ -79,15 +77,6 @@ class PollingClient(TransportClient):
         self.epoch = data["epoch"]
         self.cursor = data["cursor"]
         return Event(kind, data["epoch"], data["cursor"], data["ticks"])
-
-    def _error(self, status: int, body: bytes) -> Exception:
-        try:
-            message = json.loads(body)["error"]
-        except (ValueError, KeyError, TypeError):
-            message = body[:200].decode("utf-8", "replace")
-        if status == 400:
-            return ClientRejected(message)
-        return ClientClosed(f"HTTP {status}: {message}")
 
     @property
     def bytes_received(self) -> int:

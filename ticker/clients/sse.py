@@ -11,12 +11,11 @@ from ticker.clients.base import (
     SNAPSHOT,
     TICKS,
     ClientClosed,
-    ClientRejected,
     Event,
     TransportClient,
     query,
 )
-from ticker.clients.http import HttpConnection
+from ticker.clients.http import HttpConnection, error_from_response
 
 
 class SseClient(TransportClient):
@@ -39,13 +38,7 @@ class SseClient(TransportClient):
         chunks = self.connection.body_chunks(head)
         if head.status != 200:
             body = b"".join([chunk async for chunk in chunks])
-            try:
-                message = json.loads(body)["error"]
-            except (ValueError, KeyError, TypeError):
-                message = body[:200].decode("utf-8", "replace")
-            if head.status == 400:
-                raise ClientRejected(message)
-            raise ClientClosed(f"HTTP {head.status}: {message}")
+            raise error_from_response(head.status, body)
         self._chunks = chunks
 
     async def receive(self) -> Event:
