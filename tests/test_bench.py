@@ -15,6 +15,15 @@ from ticker.bench.recorder import ClientRecorder, Window
 from ticker.clients.base import RESET, SNAPSHOT, TICKS, Event
 
 
+def run_bench_cli(*args: str, timeout: float = 60 * TIME_UNIT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ticker", "bench", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def ticks(*seqs: int, ts: float = 1000.0) -> list[dict[str, float]]:
     return [{"seq": seq, "ts": ts} for seq in seqs]
 
@@ -85,15 +94,10 @@ def test_recorder_applies_clock_offset() -> None:
 def test_bench_run_writes_table_and_json(tmp_path: Path) -> None:
     report_path = tmp_path / "bench.json"
     plot_path = tmp_path / "bench.png"
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "ticker", "bench",
-            "--clients", "3", "--duration", "1.5", "--warmup", "0.5", "--concurrent",
-            "--rate", "200", "--symbols", "5", "--poll-interval", "0.1",
-            "--json", str(report_path), "--plot", str(plot_path),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_bench_cli(
+        "--clients", "3", "--duration", "1.5", "--warmup", "0.5", "--concurrent",
+        "--rate", "200", "--symbols", "5", "--poll-interval", "0.1",
+        "--json", str(report_path), "--plot", str(plot_path),
         timeout=120 * TIME_UNIT,
     )
     assert result.returncode == 0, result.stderr
@@ -125,23 +129,13 @@ def test_bench_run_writes_table_and_json(tmp_path: Path) -> None:
     ],
 )
 def test_bench_rejects_bad_options(option: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ticker", "bench", *option],
-        capture_output=True,
-        text=True,
-        timeout=60 * TIME_UNIT,
-    )
+    result = run_bench_cli(*option)
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_bench_unknown_transport_is_error() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ticker", "bench", "--transports", "pigeon", "--duration", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60 * TIME_UNIT,
-    )
+    result = run_bench_cli("--transports", "pigeon", "--duration", "1")
     assert result.returncode == 1
     assert "unknown transport 'pigeon'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -158,12 +152,7 @@ def test_bench_url_without_server_is_clear() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # closed again below, so nothing listens there
-    result = subprocess.run(
-        [sys.executable, "-m", "ticker", "bench", "--url", f"http://127.0.0.1:{port}", "--duration", "1"],
-        capture_output=True,
-        text=True,
-        timeout=60 * TIME_UNIT,
-    )
+    result = run_bench_cli("--url", f"http://127.0.0.1:{port}", "--duration", "1")
     assert result.returncode == 1
     assert f"cannot connect to 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
@@ -180,11 +169,6 @@ def test_bench_url_without_server_is_clear() -> None:
     ],
 )
 def test_bench_rejects_bad_arguments_early(option: list[str], message: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ticker", "bench", *option],
-        capture_output=True,
-        text=True,
-        timeout=60 * TIME_UNIT,
-    )
+    result = run_bench_cli(*option)
     assert result.returncode == 2
     assert message in result.stderr

@@ -344,7 +344,7 @@ async def test_dead_peer_dropped_by_ping(config) -> None:
     )
     server = TickerServer(pinging, "127.0.0.1", 0)
     server.start()
-    # The stalled client never reads, so it never answers a ping with a pong.
+    # The stalled client never reads, so it never replies to a ping with a pong.
     stalled = await open_stalled_client(server.port)
     try:
         await eventually(lambda: subscribers(server.hub) == 1)
@@ -357,3 +357,15 @@ async def test_dead_peer_dropped_by_ping(config) -> None:
 def test_app_applies_websocket_settings(app) -> None:
     assert app.settings["websocket_ping_interval"] is None  # 0 in the test config: no pings
     assert app.settings["websocket_max_message_size"] == 1024
+
+
+@pytest.mark.gen_test
+async def test_same_filter_shares_one_message(connect, publisher: ManualPublisher) -> None:
+    connections = [await connect() for _ in range(3)]
+    for connection in connections:
+        await send(connection, {"type": "subscribe", "symbols": ["*"]})
+        await receive(connection)
+    batch = publisher.publish({"AAPL": 101.0, "KO": 51.0})
+    texts = {await wait_for(connection.read_message()) for connection in connections}
+    assert len(texts) == 1
+    assert batch.select(None).rendered["websocket"] in texts

@@ -85,7 +85,7 @@ drift = 0.0
 
 @pytest.fixture
 def conformance_config(transport_name: str) -> Config:
-    """The config of the servers the suite starts: three symbols, only the transport tested."""
+    """Return the config of the suite's servers: three symbols, only the transport under test."""
     config = parse_config(CONFORMANCE_CONFIG, source="conformance-config.toml")
     return replace(config, transports=replace(config.transports, enabled=(transport_name,)))
 
@@ -331,7 +331,7 @@ async def test_disconnect_leaves_nothing_behind(served: Served) -> None:
         await receive(client)
     # Polling clients hold no server state between requests, so start one waiting each.
     pending = [asyncio.ensure_future(client.receive()) for client in clients]
-    # Give the polls time to reach the server; the check below holds either way.
+    # Give the polls time to reach the server; the check below is valid either way.
     await asyncio.sleep(0.05)
     for client in clients:
         await client.close()

@@ -64,7 +64,7 @@ class NotFoundHandler(JsonHandler):
 def log_request(handler: tornado.web.RequestHandler) -> None:
     """Log each finished request.
 
-    Success is DEBUG because long-polls finish on every tick, and so are the 503 answers that
+    Success is DEBUG because long-polls finish on every tick, and so are the 503 responses that
     an orderly shutdown sends to waiting polls.
     """
     status = handler.get_status()

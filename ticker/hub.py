@@ -54,6 +54,9 @@ class Selection:
 
     ticks: list[Tick]
     json: str
+    rendered: dict[str, str] = field(default_factory=dict)
+    """Messages built from this selection, by transport name, so that the subscribers that
+    share a filter share one message instead of formatting it each."""
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 """Parsing of the request values that several transports share.
 
-Each function raises InvalidRequest with a message that names the value and says what is
+Each function raises InvalidRequest with a message that names the value and states what is
 expected; the transports turn that into a 400 response or a WebSocket error message.
 """
 

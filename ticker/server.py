@@ -50,7 +50,7 @@ class TickerServer:
     def start(self, run_feed: bool = True) -> None:
         """Bind the port, start the feed and accept clients.
 
-        With ``run_feed`` False, ticks come only from whoever calls ``hub.publish`` (tests).
+        With ``run_feed`` False, only direct calls to ``hub.publish`` (from tests) publish ticks.
         Raises OSError when the port cannot be bound (for example, when it is in use).
         """
         sockets = tornado.netutil.bind_sockets(self.requested_port, self.host, socket.AF_UNSPEC)
@@ -71,7 +71,7 @@ class TickerServer:
     async def stop(self) -> None:
         """Stop accepting, stop the feed, say goodbye to every client and close; idempotent.
 
-        Waiting long-polls are answered 503 and WebSockets are closed with 1001.
+        Waiting long-polls get 503, SSE streams end, and WebSockets are closed with 1001.
         """
         if self._stopped:
             return

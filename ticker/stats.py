@@ -26,9 +26,9 @@ class TransportStats:
     bytes: int = 0
     """Bytes written, with WebSocket frame headers and HTTP response headers."""
     requests: int = 0
-    """HTTP requests answered (polls) or connections opened (streams)."""
+    """Polls completed, or WebSocket and SSE connections opened."""
     no_content: int = 0
-    """Polls answered 204."""
+    """Polls that got 204 No Content."""
     resets: int = 0
     delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS_MS) + 1))
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from tornado.iostream import IOStream, StreamClosedError
 from tornado.tcpclient import TCPClient
 
-from ticker.clients.base import ClientClosed, ClientRejected
+from ticker.clients.base import ClientClosed, ClientRejected, TransportClient
 
 MAX_HEADER_BYTES = 65536
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -127,3 +127,18 @@ def error_from_response(status: int, body: bytes) -> Exception:
     if status == 400:
         return ClientRejected(message)
     return ClientClosed(f"HTTP {status}: {message}")
+
+
+class HttpTransportClient(TransportClient):
+    """Base of the clients that speak plain HTTP over one ``HttpConnection``."""
+
+    def __init__(self, base_url: str):
+        self.connection = HttpConnection(base_url)
+
+    @property
+    def bytes_received(self) -> int:
+        return self.connection.bytes_received
+
+    @property
+    def requests(self) -> int:
+        return self.connection.requests

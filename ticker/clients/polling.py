@@ -12,16 +12,15 @@ from ticker.clients.base import (
     SNAPSHOT,
     TICKS,
     Event,
-    TransportClient,
     query,
 )
-from ticker.clients.http import HttpConnection, error_from_response
+from ticker.clients.http import HttpTransportClient, error_from_response
 
 
-class PollingClient(TransportClient):
+class PollingClient(HttpTransportClient):
     """Polls ``path`` from a cursor; a 204 moves the cursor to the one in its headers.
 
-    ``interval`` is the pause after an empty answer, in seconds (0 for long-polling, where the
+    ``interval`` is the pause after an empty response, in seconds (0 for long-polling, where the
     server holds the request). ``hold`` is sent as ``timeout`` when it is not None.
     """
 
@@ -30,7 +29,7 @@ class PollingClient(TransportClient):
         self.path = path
         self.interval = interval
         self.hold = hold
-        self.connection = HttpConnection(base_url)
+        super().__init__(base_url)
         self.symbols: str | None = None
         self.epoch: str | None = None
         self.cursor: int | None = None
@@ -77,14 +76,6 @@ class PollingClient(TransportClient):
         self.epoch = data["epoch"]
         self.cursor = data["cursor"]
         return Event(kind, data["epoch"], data["cursor"], data["ticks"])
-
-    @property
-    def bytes_received(self) -> int:
-        return self.connection.bytes_received
-
-    @property
-    def requests(self) -> int:
-        return self.connection.requests
 
     async def close(self) -> None:
         self.connection.close()

@@ -12,17 +12,16 @@ from ticker.clients.base import (
     TICKS,
     ClientClosed,
     Event,
-    TransportClient,
     query,
 )
-from ticker.clients.http import HttpConnection, error_from_response
+from ticker.clients.http import HttpTransportClient, error_from_response
 
 
-class SseClient(TransportClient):
+class SseClient(HttpTransportClient):
     name = "sse"
 
     def __init__(self, base_url: str):
-        self.connection = HttpConnection(base_url)
+        super().__init__(base_url)
         self.epoch: str | None = None
         self._chunks: AsyncIterator[bytes] | None = None
         self._buffer = b""
@@ -75,14 +74,6 @@ class SseClient(TransportClient):
             name, _, value = line.partition(":")
             fields[name] = value[1:] if value.startswith(" ") else value
         return fields
-
-    @property
-    def bytes_received(self) -> int:
-        return self.connection.bytes_received
-
-    @property
-    def requests(self) -> int:
-        return self.connection.requests
 
     async def close(self) -> None:
         # Closing the socket first ends a read in progress, which ends the body generator.

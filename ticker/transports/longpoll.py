@@ -2,8 +2,8 @@
 
 A poll with a cursor gets every tick after it, at once if there are some and otherwise as soon
 as one is published, or 204 when its hold time passes. A poll without a cursor waits for the
-next update, which is what the classic long-poll tutorial client expects. The handler holds no
-data of its own: it reads the hub's history and waits on a future that the hub resolves.
+next update, which is what the classic long-poll tutorial client expects. The handler stores no
+data of its own. It reads the hub's history and waits on a future that the hub resolves.
 """
 
 from __future__ import annotations

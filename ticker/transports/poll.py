@@ -1,4 +1,4 @@
-"""Short-poll transport: ``GET /poll`` answers at once, and the client asks again at an interval.
+"""Short-poll transport: ``GET /poll`` responds at once, and the client polls again at an interval.
 
 It is the long-poll handler with a hold time of zero, on a route of its own so that the two
 techniques are compared (and counted) separately.
@@ -16,7 +16,7 @@ NAME = "poll"
 
 
 class PollHandler(LongPollHandler):
-    """``GET /poll?cursor=N&epoch=E&symbols=A,B``: ``/long-poll`` that never waits."""
+    """``GET /poll?cursor=N&epoch=E&symbols=A,B``: ``/long-poll`` with a hold time of zero."""
 
     def hold_timeout(self) -> float:
         return 0.0
@@ -29,7 +29,7 @@ def routes(context: ServerContext) -> list[Route]:
 TRANSPORT = Transport(
     name=NAME,
     label="Short poll",
-    description="The client asks at a fixed interval and the server answers at once, with "
+    description="The client polls at a fixed interval and the server responds at once, with "
     "the ticks since its cursor or 204.",
     routes=routes,
     browser_module=web_root() / "js" / "transports" / "poll.js",

@@ -126,13 +126,21 @@ class SseHandler(JsonHandler):
         if self.pending_writes >= limit:
             self.end(REASON_SLOW_CONSUMER.format(pending=self.pending_writes), warn=True)
             return
-        data = ticks_data(batch.cursor, selection.json)
-        self.send_event("ticks", batch.cursor, data, selection.ticks)
+        text = selection.rendered.get(NAME)
+        if text is None:
+            text = self.event_text("ticks", batch.cursor, ticks_data(batch.cursor, selection.json))
+            selection.rendered[NAME] = text
+        self.send_text_event(text, selection.ticks)
+
+    def event_text(self, event: str, cursor: int, data: str) -> str:
+        return f"event: {event}\nid: {self.context.hub.epoch}:{cursor}\ndata: {data}\n\n"
 
     def send_event(self, event: str, cursor: int, data: str, ticks: Sequence[Tick] = ()) -> None:
         """Send one event; ``ticks`` are the new ticks it carries, for the counters."""
+        self.send_text_event(self.event_text(event, cursor, data), ticks)
+
+    def send_text_event(self, text: str, ticks: Sequence[Tick]) -> None:
         self.sent_events += 1
-        text = f"event: {event}\nid: {self.context.hub.epoch}:{cursor}\ndata: {data}\n\n"
         self.send_raw(text)
         oldest = ticks[0].published_at if ticks else None
         self.stats.record_write(len(ticks), 0, oldest)  # send_raw counted the bytes
@@ -180,7 +188,7 @@ class SseHandler(JsonHandler):
                     self.write(f": closing: {REASON_SHUTDOWN}\n\n")
                 self.finish()
             except tornado.iostream.StreamClosedError:
-                pass  # the client is gone; there is nobody to finish the response for
+                pass  # the client disconnected, so the response cannot be finished
         duration = asyncio.get_running_loop().time() - self.opened_at
         logger.info(
             "sse %s disconnected: %s after %.1f s, %d events sent",

@@ -190,7 +190,10 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             logger.warning("websocket %s disconnected: %s", self.client_id, reason)
             self.disconnect(CLOSE_POLICY_VIOLATION, reason)
             return
-        message = f'{{"type":"ticks","cursor":{batch.cursor},"ticks":{selection.json}}}'
+        message = selection.rendered.get(NAME)
+        if message is None:
+            message = f'{{"type":"ticks","cursor":{batch.cursor},"ticks":{selection.json}}}'
+            selection.rendered[NAME] = message
         self.send(message, selection.ticks)
 
     def send(self, message: str, ticks: Sequence[Tick] = ()) -> None:

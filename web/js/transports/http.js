@@ -41,7 +41,7 @@ export async function readErrorMessage(response) {
       return body.error;
     }
   } catch {
-    // The body is not the JSON error object, so the status text stands in for it.
+    // The body is not the JSON error object, so the status text replaces it.
   }
   return response.statusText || "no message";
 }

@@ -12,7 +12,7 @@ import { Transport } from "./transport.js";
  * A subclass sets `pollPath` and may override pause(), which runs between
  * two polls. After a network or server error the loop waits with backoff and
  * resumes from its cursor, so no tick is lost while the server keeps them in
- * its history. A reset answer replaces the table with its snapshot. close()
+ * its history. A reset response replaces the table with its snapshot. close()
  * aborts the request or pause in progress at once.
  */
 export class CursorPollingTransport extends Transport {
