@@ -30,6 +30,14 @@ class TransportStats:
     no_content: int = 0
     """Polls that got 204 No Content."""
     resets: int = 0
+    conflated: int = 0
+    """Ticks replaced by a newer price for the same symbol before they were written."""
+    refusals: dict[str, int] = field(default_factory=dict)
+    """Connections or requests refused, by kind: ``server_full``, ``address_limit``, ..."""
+    disconnects: dict[str, int] = field(default_factory=dict)
+    """Connections ended, by kind: ``client``, ``slow_consumer``, ``shutdown``, ..."""
+    outcomes: dict[str, int] = field(default_factory=dict)
+    """How polls ended: ``data``, ``empty``, ``reset``, ``gone``, ``unavailable``."""
     delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS_MS) + 1))
 
     def record_write(self, updates: int, size: int, oldest_published_at: float | None) -> None:
@@ -46,6 +54,15 @@ class TransportStats:
         delay_ms = (time.monotonic() - oldest_published_at) * 1000.0
         self.delay_counts[bisect.bisect_left(DELAY_BUCKETS_MS, delay_ms)] += 1
 
+    def count_refusal(self, kind: str) -> None:
+        self.refusals[kind] = self.refusals.get(kind, 0) + 1
+
+    def count_disconnect(self, kind: str) -> None:
+        self.disconnects[kind] = self.disconnects.get(kind, 0) + 1
+
+    def count_outcome(self, kind: str) -> None:
+        self.outcomes[kind] = self.outcomes.get(kind, 0) + 1
+
     def to_json(self, open_count: int) -> dict[str, Any]:
         buckets: list[dict[str, float | int | None]] = [
             {"le_ms": bound, "count": count}
@@ -60,6 +77,10 @@ class TransportStats:
             "requests": self.requests,
             "no_content": self.no_content,
             "resets": self.resets,
+            "conflated": self.conflated,
+            "refusals": dict(self.refusals),
+            "disconnects": dict(self.disconnects),
+            "outcomes": dict(self.outcomes),
             "publish_to_write_ms": buckets,
         }
 
