@@ -75,9 +75,29 @@ def config() -> Config:
     return parse_config(SMALL_CONFIG, source="test-config.toml")
 
 
+class AdjustableClock:
+    """``time.monotonic`` plus an offset that a test moves forward instead of waiting."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
 @pytest.fixture
-def hub(config: Config) -> Hub:
-    return make_hub(config)
+def clock() -> AdjustableClock:
+    return AdjustableClock()
+
+
+@pytest.fixture
+def hub(config: Config, clock: AdjustableClock) -> Hub:
+    hub = make_hub(config)
+    hub.clock = clock
+    return hub
 
 
 @pytest.fixture

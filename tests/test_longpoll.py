@@ -230,7 +230,7 @@ async def test_many_waiters_all_woken(url, publisher: ManualPublisher, hub: Hub)
 
 @pytest.mark.gen_test
 async def test_full_hub_answers_503(url, publisher: ManualPublisher, hub: Hub, log_guard) -> None:
-    log_guard.expect("rejected: 1 clients connected")
+    log_guard.expect("refused: server full: 1 clients connected")
     log_guard.expect(r"503 GET /long-poll")
     hub.max_subscribers = 1
     first = asyncio.ensure_future(fetch(url("/long-poll?cursor=0")))

@@ -10,11 +10,13 @@ from typing import Any
 
 import pytest
 
-from conftest import TIME_UNIT, ManualPublisher, eventually, wait_for
+from conftest import TIME_UNIT, AdjustableClock, ManualPublisher, eventually, wait_for
 from ticker.clients.http import Head, HttpConnection
 from ticker.config import Config
+from ticker.context import ServerContext
 from ticker.hub import Hub
 from ticker.server import TickerServer
+from ticker.transports.sse import SseHandler
 
 
 class EventStream:
@@ -163,23 +165,67 @@ async def test_shutdown_ends_stream(config: Config) -> None:
 
 
 @pytest.mark.gen_test(timeout=60 * TIME_UNIT)
-async def test_slow_consumer_is_disconnected(
-    base: str, http_port: int, hub: Hub, publisher: ManualPublisher, log_guard
+async def test_stalled_stream_is_conflated_then_ended(
+    base: str,
+    http_port: int,
+    hub: Hub,
+    context: ServerContext,
+    clock: AdjustableClock,
+    publisher: ManualPublisher,
+    log_guard,
 ) -> None:
-    log_guard.expect(r"sse sse-\d+ disconnected: client too slow")
+    log_guard.expect(r"sse sse-\d+ disconnected: client too slow: nothing read for 10 s")
+    healthy = await open_stream(base, "/sse")
+    await healthy.event()  # snapshot
+    received: list[int] = []
+
+    async def read_healthy() -> None:
+        while True:
+            received.extend(tick["seq"] for tick in (await healthy.event())["data"]["ticks"])
+
+    reader = asyncio.ensure_future(read_healthy())
     raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # A small receive buffer makes the server's writes back up after a few kilobytes.
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     raw.setblocking(False)
     loop = asyncio.get_running_loop()
     await loop.sock_connect(raw, ("127.0.0.1", http_port))
     await loop.sock_sendall(raw, b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-    await eventually(lambda: hub.counts().get("sse", 0) == 1)
+    await eventually(lambda: hub.counts().get("sse", 0) == 2)
+    stalled = max(
+        (c for c in context.open_connections if isinstance(c, SseHandler)),
+        key=lambda handler: int(handler.client_id.split("-")[1]),
+    )
+    stats = context.stats.transport("sse")
+    published = 0
+
+    def publish(step: int) -> None:
+        nonlocal published
+        publisher.publish({"AAPL": 100.0 + step / 100, "MSFT": 200.0, "KO": 50.0})
+        published += 3
+
     try:
-        for step in range(20_000):  # bounded; a stalled reader stops the stream long before
-            publisher.publish({"AAPL": 100.0 + step / 100, "MSFT": 200.0, "KO": 50.0})
+        for step in range(20_000):  # bounded; the stalled reader's buffers fill long before
+            publish(step)
             await asyncio.sleep(0)
-            if not hub.counts():
+            if stats.conflated:
                 break
-        assert hub.counts() == {}, "the stalled SSE client was never disconnected"
+        assert stats.conflated, "the stalled stream's writes never backed up"
+        for step in range(2_000):
+            publish(step)
+            await asyncio.sleep(0)
+            assert len(stalled.held) <= 3
+            assert stalled.pending_writes <= 1
+        assert hub.counts() == {"sse": 2}
+
+        clock.advance(10.5)  # past sse.slow_consumer_timeout
+        publish(0)
+        await eventually(lambda: hub.counts() == {"sse": 1})
+        assert stats.disconnects == {"slow_consumer": 1}
+        await eventually(lambda: len(received) == published, timeout=20 * TIME_UNIT)
+        assert received == list(range(1, published + 1))
     finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await healthy.close()
         raw.close()

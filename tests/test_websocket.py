@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-from conftest import TIME_UNIT, ManualPublisher, eventually, wait_for
+from conftest import TIME_UNIT, AdjustableClock, ManualPublisher, eventually, wait_for
+from ticker.context import ServerContext
 from ticker.hub import Hub
+from ticker.transports.websocket import WebSocketHandler
 
 
 @pytest.fixture
@@ -222,7 +224,7 @@ async def test_client_close_unsubscribes(
 async def test_full_hub_closes_1013(
     connect, hub: Hub, log_guard
 ) -> None:
-    log_guard.expect("rejected: server full")
+    log_guard.expect("refused: server full")
     hub.max_subscribers = 1
     first = await connect()
     await eventually(lambda: subscribers(hub) == 1)
@@ -281,55 +283,121 @@ async def open_stalled_client(port: int) -> socket.socket:
     while b"\r\n\r\n" not in response:
         response += await loop.sock_recv(raw, 1)  # byte by byte, so no frame is read
     assert response.startswith(b"HTTP/1.1 101"), response
-    # A masked text frame: subscribe to every symbol.
-    payload = json.dumps({"type": "subscribe", "symbols": ["*"]}).encode()
-    mask = os.urandom(4)
-    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
-    await loop.sock_sendall(raw, bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+    await loop.sock_sendall(raw, masked_text_frame({"type": "subscribe", "symbols": ["*"]}))
     return raw
 
 
+def masked_text_frame(message: dict[str, Any]) -> bytes:
+    """Encode ``message`` as a client's text frame of less than 64 KiB."""
+    payload = json.dumps(message).encode()
+    if len(payload) < 126:
+        head = bytes([0x81, 0x80 | len(payload)])
+    else:
+        head = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big")
+    mask = os.urandom(4)
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    return head + mask + masked
+
+
+def newest_handler(context: ServerContext) -> WebSocketHandler:
+    """The WebSocket connection opened last, which the tests below open stalled."""
+    handlers = [c for c in context.open_connections if isinstance(c, WebSocketHandler)]
+    return max(handlers, key=lambda handler: int(handler.client_id.split("-")[1]))
+
+
+def read_seqs(connection: WebSocketClientConnection, received: list[int]) -> asyncio.Future[None]:
+    """Collect every seq that ``connection`` receives, until it closes."""
+
+    async def read() -> None:
+        while True:
+            message = await connection.read_message()
+            if message is None:
+                return
+            data = json.loads(message)
+            if data["type"] == "ticks":
+                received.extend(tick["seq"] for tick in data["ticks"])
+
+    return asyncio.ensure_future(read())
+
+
 @pytest.mark.gen_test(timeout=60 * TIME_UNIT)
-async def test_slow_consumer_is_disconnected(
-    connect, http_port: int, hub: Hub, publisher: ManualPublisher, log_guard
+async def test_stalled_client_is_conflated_then_disconnected(
+    connect,
+    http_port: int,
+    hub: Hub,
+    context: ServerContext,
+    clock: AdjustableClock,
+    publisher: ManualPublisher,
+    log_guard,
 ) -> None:
-    log_guard.expect(r"client too slow: 4 messages pending")
+    log_guard.expect(r"client too slow: nothing read for 10 s")
     healthy = await connect()
     await send(healthy, {"type": "subscribe", "symbols": ["*"]})
     await receive(healthy)
+    received: list[int] = []
+    reader = read_seqs(healthy, received)
     stalled = await open_stalled_client(http_port)
     await eventually(lambda: subscribers(hub) == 2)
+    handler = newest_handler(context)
+    stats = context.stats.transport("websocket")
 
-    received: list[int] = []
-
-    async def read_healthy() -> None:
-        while True:
-            message = await healthy.read_message()
-            if message is None:
-                return
-            received.extend(tick["seq"] for tick in json.loads(message)["ticks"])
-
-    reader = asyncio.ensure_future(read_healthy())
     price = 100.0
     published = 0
-    # Bounded: the stalled client's buffers hold at most a few hundred kilobytes.
-    for _ in range(20_000):
+
+    def publish() -> None:
+        nonlocal price, published
         price += 0.01
         publisher.publish({"AAPL": price, "MSFT": 2 * price, "KO": price / 2})
         published += 3
+
+    # Bounded: the stalled client's socket buffers fill after a few hundred kilobytes.
+    for _ in range(20_000):
+        publish()
         await asyncio.sleep(0)  # let the server flush writes to the healthy client
-        if subscribers(hub) == 1:
+        if stats.conflated:
             break
-    assert subscribers(hub) == 1, "the stalled client was never disconnected"
+    assert stats.conflated, "the stalled client's writes never backed up"
+    # From now on the stalled client holds one tick per symbol, whatever is published.
+    for _ in range(2_000):
+        publish()
+        await asyncio.sleep(0)
+        assert len(handler.held) <= 3
+        assert handler.pending_writes <= 1
+    assert subscribers(hub) == 2
+
+    clock.advance(10.5)  # past websocket.slow_consumer_timeout
+    publish()
+    await eventually(lambda: subscribers(hub) == 1)
+    assert stats.disconnects == {"slow_consumer": 1}
     assert len(log_guard.matching("client too slow")) == 1
 
-    # The healthy client still gets every tick, in order.
-    publisher.publish({"AAPL": 1.0})
-    published += 1
+    # The healthy client still got every tick, in order.
     await eventually(lambda: len(received) == published, timeout=20 * TIME_UNIT)
     assert received == list(range(1, published + 1))
     healthy.close()
     reader.cancel()
+    stalled.close()
+
+
+@pytest.mark.gen_test(timeout=60 * TIME_UNIT)
+async def test_unread_replies_disconnect_client(
+    http_server: Any, http_port: int, hub: Hub, context: ServerContext, log_guard
+) -> None:
+    log_guard.expect(r"client too slow: 4 messages pending")
+    stalled = await open_stalled_client(http_port)
+    await eventually(lambda: subscribers(hub) == 1)
+    # A client that asks for the time without reading the answers: each one waits unsent.
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(20_000):  # bounded; the server gives up after a few hundred kilobytes
+            await loop.sock_sendall(stalled, masked_text_frame({"type": "time", "id": "x" * 900}))
+            await asyncio.sleep(0)
+            if not subscribers(hub):
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server closed the connection before all requests went out
+    await eventually(lambda: subscribers(hub) == 0)
+    assert context.stats.transport("websocket").disconnects == {"slow_consumer": 1}
     stalled.close()
 
 

@@ -35,7 +35,11 @@ class SnapshotHandler(JsonHandler):
     def get(self) -> None:
         hub = self.context.hub
         try:
-            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+            symbols = parse_symbols(
+                self.get_query_argument("symbols", None),
+                hub,
+                self.context.config.limits.max_symbols_per_subscription,
+            )
         except InvalidRequest as exc:
             self.reject(400, str(exc))
             return

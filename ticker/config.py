@@ -28,6 +28,9 @@ class ServerConfig:
     port: int = 8888
     max_clients: int = 10000
     """Hub subscriptions at once: WebSocket clients plus waiting long-polls."""
+    xheaders: bool = False
+    """Take the client address from ``X-Real-IP`` or ``X-Forwarded-For``; turn on only behind a
+    reverse proxy that sets them, or clients can pick their own address."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class WebSocketConfig:
     max_message_size: int = 65536
     """Largest client message in bytes."""
     max_pending_messages: int = 200
+    """Messages queued to one client at most; replies and replays count, live ticks conflate."""
+    slow_consumer_timeout: float = 10.0
+    """Seconds a client may leave a message unread before it is disconnected."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,17 @@ class SseConfig:
     retry_interval: float = 2.0
     """Reconnect delay suggested to EventSource clients (sent as ``retry:`` in ms)."""
     max_pending_messages: int = 200
+    slow_consumer_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_connections_per_address: int = 100
+    """Open WebSocket or SSE connections from one client address, per transport."""
+    max_polls_per_address: int = 100
+    """Long-polls waiting at once from one client address."""
+    max_symbols_per_subscription: int = 100
+    """Symbols named in one request or subscribe message; ``*`` counts as one."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +112,7 @@ class Config:
     longpoll: LongPollConfig = LongPollConfig()
     websocket: WebSocketConfig = WebSocketConfig()
     sse: SseConfig = SseConfig()
+    limits: LimitsConfig = LimitsConfig()
     transports: TransportsConfig = TransportsConfig()
     source: str = "<defaults>"
     """The file this config was read from, for messages and logs."""
@@ -150,6 +168,7 @@ class _Validator:
                 table, key, WebSocketConfig, self.check_websocket
             ),
             "sse": lambda table, key: self.section(table, key, SseConfig, self.check_sse),
+            "limits": lambda table, key: self.section(table, key, LimitsConfig, self.check_limits),
             "transports": lambda table, key: self.section(
                 table, key, TransportsConfig, self.check_transports
             ),
@@ -262,11 +281,17 @@ class _Validator:
             )
         self.require_positive(websocket.max_message_size, f"{name}.max_message_size")
         self.require_positive(websocket.max_pending_messages, f"{name}.max_pending_messages")
+        self.require_positive(websocket.slow_consumer_timeout, f"{name}.slow_consumer_timeout")
 
     def check_sse(self, sse: SseConfig, name: str) -> None:
         self.require_positive(sse.heartbeat_interval, f"{name}.heartbeat_interval")
         self.require_positive(sse.retry_interval, f"{name}.retry_interval")
         self.require_positive(sse.max_pending_messages, f"{name}.max_pending_messages")
+        self.require_positive(sse.slow_consumer_timeout, f"{name}.slow_consumer_timeout")
+
+    def check_limits(self, limits: LimitsConfig, name: str) -> None:
+        for field_ in fields(limits):
+            self.require_positive(getattr(limits, field_.name), f"{name}.{field_.name}")
 
     def check_transports(self, transports: TransportsConfig, name: str) -> None:
         # Whether each name is a registered transport is checked when the server is built.

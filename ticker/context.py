@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ticker.config import Config
+from ticker.errors import REFUSED_ADDRESS_LIMIT, REFUSED_SERVER_FULL
 from ticker.feed import Feed
 from ticker.hub import Hub
+from ticker.limits import AddressLimits
+from ticker.ratelimit_log import RateLimitedLog
 from ticker.stats import Stats
+
+refusal_logger = logging.getLogger("ticker.limits")
+CAPACITY_REFUSALS = (REFUSED_SERVER_FULL, REFUSED_ADDRESS_LIMIT)
 
 
 class StreamingConnection(Protocol):
@@ -31,8 +38,25 @@ class ServerContext:
     feed: Feed | None = None
     """The feed publishing into ``hub``, when there is one, for its lag in ``/api/stats``."""
     shutting_down: bool = False
+    address_limits: AddressLimits = field(default_factory=AddressLimits)
+    refusal_log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(refusal_logger))
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def new_client_id(self, prefix: str) -> str:
         """Return a short id such as ``ws-7`` for the connection log."""
         return f"{prefix}-{next(self._client_numbers)}"
+
+    def refused(self, transport: str, kind: str, client_id: str, address: str, reason: str) -> None:
+        """Count a refused connection or request and log it, a few lines per kind at most."""
+        self.stats.transport(transport).count_refusal(kind)
+        # Running out of capacity is for operators to see; the rest is one client's business.
+        level = logging.WARNING if kind in CAPACITY_REFUSALS else logging.INFO
+        self.refusal_log.log(
+            level,
+            f"{transport}:{kind}",
+            "%s %s from %s refused: %s",
+            transport,
+            client_id,
+            address,
+            reason,
+        )

@@ -15,6 +15,14 @@ class InvalidRequest(TickerError):
     """A client sent a value the server cannot use; the message names the value and the fix."""
 
 
+class LimitExceeded(InvalidRequest):
+    """A request is over a configured limit; ``kind`` names the limit in the counters."""
+
+    def __init__(self, message: str, kind: str):
+        super().__init__(message)
+        self.kind = kind
+
+
 class HubFull(TickerError):
     """The hub already has ``server.max_clients`` subscriptions."""
 
@@ -27,5 +35,18 @@ CLOSE_TRY_AGAIN_LATER = 1013
 
 REASON_SHUTDOWN = "server shutting down"
 REASON_SLOW_CONSUMER = "client too slow: {pending} messages pending"
+REASON_STALLED = "client too slow: nothing read for {seconds:g} s"
+REASON_ADDRESS_LIMIT = "too many {transport} connections from {address}: the limit is {limit}"
 REASON_SERVER_FULL = "server full: {limit} clients connected, try again later"
 REASON_CLIENT_CLOSED = "closed by client"
+
+# Kinds of refusal and disconnect, as the counters name them.
+REFUSED_SERVER_FULL = "server_full"
+REFUSED_ADDRESS_LIMIT = "address_limit"
+REFUSED_TOO_MANY_SYMBOLS = "too_many_symbols"
+REFUSED_BAD_REQUEST = "bad_request"
+REFUSED_SHUTDOWN = "shutdown"
+DISCONNECTED_CLIENT = "client"
+DISCONNECTED_SLOW = "slow_consumer"
+DISCONNECTED_SHUTDOWN = "shutdown"
+DISCONNECTED_LOST = "lost"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ticker.errors import InvalidRequest
+from ticker.errors import REFUSED_TOO_MANY_SYMBOLS, InvalidRequest, LimitExceeded
 from ticker.hub import Hub, Symbols
 
 ALL_SYMBOLS = "*"
@@ -18,11 +18,15 @@ _CURSOR = re.compile(r"[0-9]+")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-def parse_symbols(raw: str | None, hub: Hub) -> Symbols:
-    """Parse a comma-separated ``symbols`` parameter; None, ``""`` or ``*`` mean all."""
+def parse_symbols(raw: str | None, hub: Hub, max_count: int | None = None) -> Symbols:
+    """Parse a comma-separated ``symbols`` parameter; None, ``""`` or ``*`` mean all.
+
+    Raises LimitExceeded when it names more than ``max_count`` symbols.
+    """
     if raw is None or raw.strip() in ("", ALL_SYMBOLS):
         return None
     names = [name.strip() for name in raw.split(",")]
+    check_count(len(names), max_count)
     if any(not name for name in names):
         raise InvalidRequest(
             f"invalid symbols {raw!r}: expected comma-separated symbols such as AAPL,MSFT"
@@ -30,18 +34,31 @@ def parse_symbols(raw: str | None, hub: Hub) -> Symbols:
     return hub.validate_symbols(names)
 
 
-def parse_symbol_list(value: object, hub: Hub) -> Symbols:
-    """Parse the ``symbols`` list of a WebSocket message; ``["*"]`` means all."""
+def parse_symbol_list(value: object, hub: Hub, max_count: int | None = None) -> Symbols:
+    """Parse the ``symbols`` list of a WebSocket message; ``["*"]`` means all.
+
+    Raises LimitExceeded when it names more than ``max_count`` symbols.
+    """
     if not isinstance(value, list) or not value:
         raise InvalidRequest(
             f'invalid symbols {value!r}: expected a non-empty list such as ["AAPL", "MSFT"]'
         )
+    check_count(len(value), max_count)
     for name in value:
         if not isinstance(name, str):
             raise InvalidRequest(f"invalid symbol {name!r}: expected a string such as \"AAPL\"")
     if ALL_SYMBOLS in value:
         return None
     return hub.validate_symbols(value)
+
+
+def check_count(count: int, max_count: int | None) -> None:
+    if max_count is not None and count > max_count:
+        raise LimitExceeded(
+            f"too many symbols: {count} named, at most {max_count} per subscription; "
+            "name fewer, or use * for all",
+            REFUSED_TOO_MANY_SYMBOLS,
+        )
 
 
 def parse_cursor(raw: str | None) -> int | None:

@@ -55,7 +55,9 @@ class TickerServer:
         """
         sockets = tornado.netutil.bind_sockets(self.requested_port, self.host, socket.AF_UNSPEC)
         self.port = sockets[0].getsockname()[1]
-        self.http_server = tornado.httpserver.HTTPServer(make_app(self.context, self.transports))
+        self.http_server = tornado.httpserver.HTTPServer(
+            make_app(self.context, self.transports), xheaders=self.config.server.xheaders
+        )
         self.http_server.add_sockets(sockets)
         if run_feed:
             self.feed.start()

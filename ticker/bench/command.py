@@ -228,6 +228,7 @@ COLUMNS: list[tuple[str, Callable[[str, dict[str, Any]], Any]]] = [
     ("expected", lambda name, r: r["expected"]),
     ("delivered", lambda name, r: r["delivered"]),
     ("missing", lambda name, r: r["missing"]),
+    ("conflated", lambda name, r: r["conflated"]),
     ("dup", lambda name, r: r["duplicated"]),
     ("resets", lambda name, r: r["resets"]),
     ("p50 ms", lambda name, r: r["latency_ms"]["p50"]),

@@ -38,6 +38,8 @@ class ClientRecorder:
         self.marks = bytearray()
         self.resets = 0
         self.events = 0
+        self.conflated = 0
+        """Ticks the server replaced with newer ones for this client; they are not missing."""
 
     def record(self, event: Event, received_ms: float) -> None:
         """Account for one event, received at ``received_ms`` on the client's clock."""
@@ -51,6 +53,7 @@ class ClientRecorder:
             return
         if event.kind != TICKS:
             return
+        self.conflated += event.conflated
         server_received_ms = received_ms + self.clock_offset_ms
         for tick in event.ticks:
             self._mark(tick, server_received_ms)

@@ -1,8 +1,9 @@
 """Run benchmark clients against a server and measure each transport.
 
 One process runs every client on one event loop. Each client subscribes to all symbols, so it
-must see every seq in the measurement window: what it lacks is missing, what it sees twice is
-duplicated. The window opens after the warm-up and closes after the duration; clients then get
+must see every seq in the measurement window: what it lacks is missing (or conflated, when the
+server says so), what it sees twice is duplicated. A client that loses its connection
+reconnects with backoff and resumes from its cursor. The window opens after the warm-up and closes after the duration; clients then get
 a few seconds to catch up with the window's last seq before they are closed.
 """
 
@@ -23,6 +24,7 @@ from ticker.bench.server import ServerProcess
 from ticker.clients.base import TransportClient
 from ticker.clients.http import HttpConnection
 from ticker.clients.polling import short_poll_client
+from ticker.clients.reconnect import ReconnectingClient
 from ticker.transports.registry import discover_transports
 
 logger = logging.getLogger("ticker.bench")
@@ -147,6 +149,7 @@ class TransportRun:
             "missing": expected - delivered,
             "duplicated": duplicated,
             "resets": sum(recorder.resets for recorder in self.recorders),
+            "conflated": sum(recorder.conflated for recorder in self.recorders),
             "latency_ms": {k: None if v is None else round(v, 3) for k, v in latency.items()},
             "updates_per_s": round(delivered / seconds, 1) if seconds else None,
             "bytes_per_update": round(received_bytes / delivered, 1) if delivered else None,
@@ -188,7 +191,7 @@ async def open_clients(
     make_client = client_factory(run.name, poll_interval)
 
     async def open_one() -> None:
-        client = make_client(base_url)
+        client = ReconnectingClient(lambda: make_client(base_url))
         recorder = ClientRecorder(run.window, run.latencies, -offset.offset_ms)
         run.clients.append(client)
         run.recorders.append(recorder)

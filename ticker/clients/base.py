@@ -21,6 +21,8 @@ class Event:
     epoch: str
     cursor: int
     ticks: list[dict[str, Any]] = field(default_factory=list)
+    conflated: int = 0
+    """Ticks that the server replaced with these newer ones because the client read slowly."""
 
 
 class ClientClosed(Exception):

@@ -54,7 +54,7 @@ class SseClient(HttpTransportClient):
             epoch = fields["id"].split(":")[0] if "id" in fields else self.epoch
             assert epoch is not None
             self.epoch = epoch
-            return Event(kind, epoch, data["cursor"], data["ticks"])
+            return Event(kind, epoch, data["cursor"], data["ticks"], data.get("conflated", 0))
 
     async def _next_block(self) -> dict[str, str]:
         """Read up to the next blank line and return its fields (the last value of each)."""

@@ -74,7 +74,8 @@ class WebSocketClient(TransportClient):
                 return Event(kind, data["epoch"], data["cursor"], data["ticks"])
             if kind == TICKS:
                 assert self.epoch is not None
-                return Event(TICKS, self.epoch, data["cursor"], data["ticks"])
+                conflated = data.get("conflated", 0)
+                return Event(TICKS, self.epoch, data["cursor"], data["ticks"], conflated)
 
     @property
     def bytes_received(self) -> int:

@@ -17,7 +17,17 @@ from typing import Any
 from ticker.api import snapshot_body
 from ticker.clients.polling import long_poll_client
 from ticker.context import ServerContext
-from ticker.errors import HubFull, InvalidRequest, REASON_SHUTDOWN
+from ticker.errors import (
+    REASON_ADDRESS_LIMIT,
+    REASON_SHUTDOWN,
+    REFUSED_ADDRESS_LIMIT,
+    REFUSED_BAD_REQUEST,
+    REFUSED_SERVER_FULL,
+    REFUSED_SHUTDOWN,
+    HubFull,
+    InvalidRequest,
+    LimitExceeded,
+)
 from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_cursor, parse_symbols, parse_timeout
@@ -35,6 +45,13 @@ WAKE_DATA = "data"
 WAKE_TIMEOUT = "timeout"
 WAKE_GONE = "client disconnected"
 WAKE_SHUTDOWN = "shutdown"
+
+# How polls end, as the counters name them.
+OUTCOME_DATA = "data"
+OUTCOME_EMPTY = "empty"
+OUTCOME_RESET = "reset"
+OUTCOME_GONE = "gone"
+OUTCOME_UNAVAILABLE = "unavailable"
 
 
 class LongPollHandler(JsonHandler):
@@ -54,11 +71,20 @@ class LongPollHandler(JsonHandler):
     async def get(self) -> None:
         hub = self.context.hub
         self.client_id = self.context.new_client_id("lp")
+        self.stats = self.context.stats.transport(self.transport_name)
+        limits = self.context.config.limits
         try:
-            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+            symbols = parse_symbols(
+                self.get_query_argument("symbols", None), hub, limits.max_symbols_per_subscription
+            )
             cursor = parse_cursor(self.get_query_argument("cursor", None))
             timeout = self.hold_timeout()
+        except LimitExceeded as exc:
+            self.context.refused(self.transport_name, exc.kind, self.client_id, self.peer, str(exc))
+            self.reject(400, str(exc))
+            return
         except InvalidRequest as exc:
+            self.stats.count_refusal(REFUSED_BAD_REQUEST)
             self.reject(400, str(exc))
             return
         epoch = self.get_query_argument("epoch", None)
@@ -80,18 +106,26 @@ class LongPollHandler(JsonHandler):
             self.answer_empty()
             return
         if self.context.shutting_down:
-            self.reject_unavailable(REASON_SHUTDOWN)
+            self.refuse(503, REFUSED_SHUTDOWN, REASON_SHUTDOWN)
             return
-
+        address_limit = limits.max_polls_per_address
+        if not self.context.address_limits.acquire(self.transport_name, self.peer, address_limit):
+            reason = REASON_ADDRESS_LIMIT.format(
+                transport=self.transport_name, address=self.peer, limit=address_limit
+            )
+            self.refuse(429, REFUSED_ADDRESS_LIMIT, reason)
+            return
         try:
             outcome = await self.wait(symbols, timeout)
         except HubFull as exc:
-            logger.warning("long-poll %s rejected: %s", self.client_id, exc)
-            self.reject_unavailable(f"server full: {exc}; retry after {RETRY_AFTER_SECONDS} s")
+            self.refuse(503, REFUSED_SERVER_FULL, f"server full: {exc}")
             return
+        finally:
+            self.context.address_limits.release(self.transport_name, self.peer)
 
         if outcome == WAKE_GONE:
             logger.debug("long-poll %s: client disconnected while waiting", self.client_id)
+            self.stats.count_outcome(OUTCOME_GONE)
         elif outcome == WAKE_SHUTDOWN:
             self.reject_unavailable(REASON_SHUTDOWN)
         elif not hub.has_cursor(cursor):
@@ -125,7 +159,20 @@ class LongPollHandler(JsonHandler):
             timer.cancel()
             self._subscription.close()
 
+    @property
+    def peer(self) -> str:
+        return self.request.remote_ip or "unknown"
+
+    def refuse(self, status: int, kind: str, reason: str) -> None:
+        """Answer ``status`` with ``Retry-After``, counting and logging the refusal."""
+        self.context.refused(self.transport_name, kind, self.client_id, self.peer, reason)
+        self.stats.count_outcome(OUTCOME_UNAVAILABLE)
+        self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        self.reject(status, f"{reason}; retry after {RETRY_AFTER_SECONDS} s")
+
     def reject_unavailable(self, message: str) -> None:
+        """Answer a waiting poll with 503 because the server is stopping."""
+        self.stats.count_outcome(OUTCOME_UNAVAILABLE)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(503, message)
 
@@ -175,12 +222,14 @@ class LongPollHandler(JsonHandler):
             f'"ticks":{encode_ticks(ticks)},"more":{"true" if more else "false"}}}'
         )
         self._sent_ticks = ticks
+        self.stats.count_outcome(OUTCOME_DATA)
         self.write_raw_json(body)
         return True
 
     def answer_empty(self) -> None:
         """Send 204 with the newest cursor, so that a narrow subscription never falls behind."""
         hub = self.context.hub
+        self.stats.count_outcome(OUTCOME_EMPTY)
         self.set_status(204)
         self.set_header("X-Ticker-Epoch", hub.epoch)
         self.set_header("X-Ticker-Cursor", str(hub.last_seq))
@@ -189,7 +238,8 @@ class LongPollHandler(JsonHandler):
     def answer_reset(self, symbols: Symbols, reason: str) -> None:
         hub = self.context.hub
         logger.info("long-poll %s: reset because %s", self.client_id, reason)
-        self.context.stats.transport(self.transport_name).resets += 1
+        self.stats.resets += 1
+        self.stats.count_outcome(OUTCOME_RESET)
         cursor, ticks = hub.snapshot(symbols)
         self.write_raw_json(snapshot_body(hub.epoch, cursor, encode_ticks(ticks), reset=True))
 

@@ -19,16 +19,34 @@ import tornado.iostream
 from ticker.api import snapshot_body
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
-from ticker.errors import REASON_SHUTDOWN, REASON_SLOW_CONSUMER, HubFull, InvalidRequest
+from ticker.errors import (
+    DISCONNECTED_CLIENT,
+    DISCONNECTED_LOST,
+    DISCONNECTED_SHUTDOWN,
+    DISCONNECTED_SLOW,
+    REASON_ADDRESS_LIMIT,
+    REASON_SHUTDOWN,
+    REASON_SLOW_CONSUMER,
+    REASON_STALLED,
+    REFUSED_ADDRESS_LIMIT,
+    REFUSED_BAD_REQUEST,
+    REFUSED_SERVER_FULL,
+    REFUSED_SHUTDOWN,
+    HubFull,
+    InvalidRequest,
+    LimitExceeded,
+)
 from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_symbols
 from ticker.resources import web_root
 from ticker.transports.base import Route, Transport
+from ticker.transports.conflation import HeldTicks
 
 logger = logging.getLogger("ticker.transports.sse")
 
 NAME = "sse"
+RETRY_AFTER_SECONDS = 1
 EVENT_ID = re.compile(r"(?P<epoch>[^:\s]{1,64}):(?P<cursor>[0-9]{1,30})")
 
 
@@ -36,14 +54,25 @@ class SseHandler(JsonHandler):
     """``GET /sse``: a ``text/event-stream`` of ``snapshot``, ``ticks`` and ``reset`` events."""
 
     subscription: Subscription | None = None
+    address: str | None = None
+    """The client address while it counts against the per-address limit."""
 
     async def get(self) -> None:
         hub = self.context.hub
         self.client_id = self.context.new_client_id("sse")
         self.stats = self.context.stats.transport(NAME)
+        peer = self.request.remote_ip or "unknown"
+        limits = self.context.config.limits
         try:
-            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+            symbols = parse_symbols(
+                self.get_query_argument("symbols", None), hub, limits.max_symbols_per_subscription
+            )
+        except LimitExceeded as exc:
+            self.context.refused(NAME, exc.kind, self.client_id, peer, str(exc))
+            self.reject(400, str(exc))
+            return
         except InvalidRequest as exc:
+            self.stats.count_refusal(REFUSED_BAD_REQUEST)
             self.reject(400, str(exc))
             return
         # An empty id, as EventSource sends before any event had one, means a fresh start.
@@ -53,21 +82,31 @@ class SseHandler(JsonHandler):
             or None
         )
         if self.context.shutting_down:
-            self.set_header("Retry-After", "1")
-            self.reject(503, REASON_SHUTDOWN)
+            self.refuse(503, REFUSED_SHUTDOWN, REASON_SHUTDOWN)
             return
+        if not self.context.address_limits.acquire(
+            NAME, peer, limits.max_connections_per_address
+        ):
+            reason = REASON_ADDRESS_LIMIT.format(
+                transport=NAME, address=peer, limit=limits.max_connections_per_address
+            )
+            self.refuse(429, REFUSED_ADDRESS_LIMIT, reason)
+            return
+        self.address = peer
 
         loop = asyncio.get_running_loop()
         self.closed: asyncio.Future[None] = loop.create_future()
         self.pending_writes = 0
         self.sent_events = 0
+        self.held = HeldTicks()
+        self.unsent_since: float | None = None
         self.end_reason: str | None = None
+        self.end_kind = DISCONNECTED_LOST
         try:
             self.subscription = hub.subscribe(self, symbols, NAME, self.client_id)
         except HubFull as exc:
-            logger.warning("sse %s rejected: %s", self.client_id, exc)
-            self.set_header("Retry-After", "1")
-            self.reject(503, f"server full: {exc}; retry after 1 s")
+            self.release_address()
+            self.refuse(503, REFUSED_SERVER_FULL, f"server full: {exc}")
             return
 
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
@@ -91,6 +130,17 @@ class SseHandler(JsonHandler):
         finally:
             heartbeat.stop()
             self.end_stream()
+
+    def refuse(self, status: int, kind: str, reason: str) -> None:
+        """Answer ``status`` with ``Retry-After``, counting and logging the refusal."""
+        self.context.refused(NAME, kind, self.client_id, self.request.remote_ip or "", reason)
+        self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+        self.reject(status, f"{reason}; retry after {RETRY_AFTER_SECONDS} s")
+
+    def release_address(self) -> None:
+        if self.address is not None:
+            self.context.address_limits.release(NAME, self.address)
+            self.address = None
 
     def send_start(self, symbols: Symbols, last_event_id: str | None) -> None:
         """Send a snapshot, the ticks missed since ``last_event_id``, or a reset."""
@@ -122,15 +172,43 @@ class SseHandler(JsonHandler):
         self.send_event("reset", cursor, data)
 
     def deliver(self, batch: Batch, selection: Selection) -> None:
-        limit = self.context.config.sse.max_pending_messages
-        if self.pending_writes >= limit:
-            self.end(REASON_SLOW_CONSUMER.format(pending=self.pending_writes), warn=True)
+        """Write the batch now, or hold its ticks back while an earlier write is unsent."""
+        if self.check_slow():
+            return
+        if self.unsent() or self.held:
+            self.stats.conflated += self.held.add(batch.cursor, selection.ticks)
+            if not self.unsent():
+                self.send_held()
             return
         text = selection.rendered.get(NAME)
         if text is None:
             text = self.event_text("ticks", batch.cursor, ticks_data(batch.cursor, selection.json))
             selection.rendered[NAME] = text
         self.send_text_event(text, selection.ticks)
+
+    def send_held(self) -> None:
+        cursor, ticks, replaced = self.held.take()
+        self.send_event("ticks", cursor, ticks_data(cursor, encode_ticks(ticks), replaced), ticks)
+
+    def unsent(self) -> bool:
+        """Whether the connection's buffer still holds data that the client has not taken."""
+        stream = getattr(self.request.connection, "stream", None)
+        return stream is not None and stream.writing()
+
+    def check_slow(self) -> bool:
+        """End the stream of a slow consumer and return True, or return False."""
+        settings = self.context.config.sse
+        if self.pending_writes >= settings.max_pending_messages:
+            reason = REASON_SLOW_CONSUMER.format(pending=self.pending_writes)
+        elif (
+            self.unsent_since is not None
+            and self.context.hub.clock() - self.unsent_since > settings.slow_consumer_timeout
+        ):
+            reason = REASON_STALLED.format(seconds=settings.slow_consumer_timeout)
+        else:
+            return False
+        self.end(reason, DISCONNECTED_SLOW)
+        return True
 
     def event_text(self, event: str, cursor: int, data: str) -> str:
         return f"event: {event}\nid: {self.context.hub.epoch}:{cursor}\ndata: {data}\n\n"
@@ -156,24 +234,36 @@ class SseHandler(JsonHandler):
         # The response is chunked: each flush adds its size in hex and two line breaks.
         self.stats.bytes += len(text) + len(f"{len(text):x}") + 4
         self.pending_writes += 1
-        self.flush().add_done_callback(self._on_flushed)
+        flushed = self.flush()
+        if self.unsent_since is None and self.unsent():
+            self.unsent_since = self.context.hub.clock()
+        flushed.add_done_callback(self._on_flushed)
 
     def _on_flushed(self, future: asyncio.Future[None]) -> None:
         self.pending_writes -= 1
-        if not future.cancelled() and future.exception() is not None:
+        if future.cancelled() or future.exception() is not None:
             self.end("connection lost")
+            return
+        if self.pending_writes == 0:
+            self.unsent_since = None
+            if self.held and not self.closed.done():
+                self.send_held()
 
     def hub_closed(self) -> None:
-        self.end(REASON_SHUTDOWN)
+        self.end(REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)
 
     def on_connection_close(self) -> None:
-        self.end("closed by client")
+        self.end("closed by client", DISCONNECTED_CLIENT)
 
-    def end(self, reason: str, warn: bool = False) -> None:
-        """End the stream with ``reason``; the first reason given is the one logged."""
+    def end(self, reason: str, kind: str = DISCONNECTED_LOST) -> None:
+        """End the stream with ``reason``; the first reason given is the one logged.
+
+        ``kind`` names the reason in the disconnect counters.
+        """
         if self.end_reason is None:
             self.end_reason = reason
-            if warn:
+            self.end_kind = kind
+            if kind == DISCONNECTED_SLOW:
                 logger.warning("sse %s disconnected: %s", self.client_id, reason)
         if not self.closed.done():
             self.closed.set_result(None)
@@ -182,6 +272,8 @@ class SseHandler(JsonHandler):
         if self.subscription is not None:
             self.subscription.close()
         self.context.open_connections.discard(self)
+        self.release_address()
+        self.stats.count_disconnect(self.end_kind)
         if not self._finished:
             try:
                 if self.end_reason == REASON_SHUTDOWN:
@@ -198,7 +290,10 @@ class SseHandler(JsonHandler):
             self.sent_events,
         )
 
-def ticks_data(cursor: int, ticks_json: str) -> str:
+def ticks_data(cursor: int, ticks_json: str, conflated: int = 0) -> str:
+    """Build a ``ticks`` event's data; ``conflated`` counts ticks that newer ones replaced."""
+    if conflated:
+        return f'{{"cursor":{cursor},"ticks":{ticks_json},"conflated":{conflated}}}'
     return f'{{"cursor":{cursor},"ticks":{ticks_json}}}'
 
 

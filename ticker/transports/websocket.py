@@ -1,9 +1,11 @@
 """WebSocket transport: ``/ws``, one ``ticks`` message per published batch.
 
 A connection holds one hub subscription from open to close; ``subscribe`` and ``unsubscribe``
-messages change its symbols. Writes are never awaited inside ``Hub.publish``: each one is
-counted until Tornado has flushed it, and a client with ``websocket.max_pending_messages``
-unflushed messages is disconnected as a slow consumer.
+messages change its symbols. Writes are never awaited inside ``Hub.publish``. While a write is
+still unsent, live ticks are conflated (see ticker/transports/conflation.py); a client that
+leaves a write unsent for ``websocket.slow_consumer_timeout`` seconds, or lets
+``websocket.max_pending_messages`` replies and replays pile up, is disconnected as a slow
+consumer.
 """
 
 from __future__ import annotations
@@ -24,18 +26,30 @@ from ticker.errors import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
     CLOSE_TRY_AGAIN_LATER,
+    DISCONNECTED_CLIENT,
+    DISCONNECTED_LOST,
+    DISCONNECTED_SHUTDOWN,
+    DISCONNECTED_SLOW,
+    REASON_ADDRESS_LIMIT,
     REASON_CLIENT_CLOSED,
     REASON_SERVER_FULL,
     REASON_SHUTDOWN,
     REASON_SLOW_CONSUMER,
+    REASON_STALLED,
+    REFUSED_ADDRESS_LIMIT,
+    REFUSED_BAD_REQUEST,
+    REFUSED_SERVER_FULL,
+    REFUSED_SHUTDOWN,
     HubFull,
     InvalidRequest,
+    LimitExceeded,
 )
 from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
 from ticker.params import parse_symbol_list
 from ticker.resources import web_root
 from ticker.stats import websocket_frame_size
 from ticker.transports.base import Route, Transport
+from ticker.transports.conflation import HeldTicks
 
 logger = logging.getLogger("ticker.transports.websocket")
 
@@ -52,30 +66,41 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.subscription: Subscription | None = None
         self.pending_writes = 0
         self.sent_messages = 0
+        self.held = HeldTicks()
+        self.unsent_since: float | None = None
+        """The hub clock when the connection last had unsent data and nothing unsent before."""
+        self.address: str | None = None
+        """The client address while it counts against the per-address limit."""
         self.disconnect_reason: str | None = None
+        self.disconnect_kind: str | None = None
         self.closed = asyncio.get_running_loop().create_future()
         """Resolved when the connection has closed, for an orderly shutdown."""
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.opened_at = asyncio.get_running_loop().time()
-        peer = self.request.remote_ip
+        peer = self.request.remote_ip or "unknown"
         hub = self.context.hub
         if self.context.shutting_down:
-            self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN)
+            self.refuse(REFUSED_SHUTDOWN, CLOSE_GOING_AWAY, REASON_SHUTDOWN)
             return
+        limit = self.context.config.limits.max_connections_per_address
+        if not self.context.address_limits.acquire(NAME, peer, limit):
+            reason = REASON_ADDRESS_LIMIT.format(transport=NAME, address=peer, limit=limit)
+            self.refuse(REFUSED_ADDRESS_LIMIT, CLOSE_POLICY_VIOLATION, reason)
+            return
+        self.address = peer
         try:
             self.subscription = hub.subscribe(self, frozenset(), NAME, self.client_id)
         except HubFull:
             reason = REASON_SERVER_FULL.format(limit=hub.max_subscribers)
-            logger.warning("websocket %s from %s rejected: %s", self.client_id, peer, reason)
-            self.disconnect(CLOSE_TRY_AGAIN_LATER, reason)
+            self.refuse(REFUSED_SERVER_FULL, CLOSE_TRY_AGAIN_LATER, reason)
             return
         self.context.open_connections.add(self)
         self.stats.requests += 1
         logger.info("websocket %s connected from %s", self.client_id, peer)
 
     def on_message(self, message: str | bytes) -> None:
-        if self.subscription is None or self.subscription.closed:
+        if self.subscription is None or self.subscription.closed or self.check_slow():
             return
         if isinstance(message, bytes):
             self.send_error_message("binary messages are not supported; send JSON text")
@@ -101,8 +126,17 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 raise InvalidRequest(
                     f"unknown message type {_shorten(kind)}; expected subscribe, unsubscribe or time"
                 )
-        except InvalidRequest as exc:
+        except LimitExceeded as exc:
+            self.context.refused(NAME, exc.kind, self.client_id, self.request.remote_ip or "", str(exc))
             self.send_error_message(str(exc))
+        except InvalidRequest as exc:
+            self.stats.count_refusal(REFUSED_BAD_REQUEST)
+            self.send_error_message(str(exc))
+
+    def refuse(self, kind: str, code: int, reason: str) -> None:
+        """Close a connection that ``open`` does not accept, counting and logging why."""
+        self.context.refused(NAME, kind, self.client_id, self.request.remote_ip or "", reason)
+        self.disconnect(code, reason)
 
     def subscribe(self, value: Any, epoch: Any, cursor: Any) -> None:
         """Add symbols, then replay the ticks after ``cursor`` or send a snapshot.
@@ -114,7 +148,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         """
         assert self.subscription is not None
         hub = self.context.hub
-        requested = parse_symbol_list(value, hub)
+        requested = parse_symbol_list(value, hub, self.max_symbols)
         resume = parse_resume(epoch, cursor)
         current = self.subscription.symbols
         if requested is None or current is None:
@@ -122,6 +156,8 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         else:
             combined = current | requested
         self.subscription.update(combined)
+        if self.held:
+            self.send_held()  # so that what follows is newer than anything sent before
 
         reset = False
         if resume is not None:
@@ -154,14 +190,13 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             ticks, next_cursor = hub.ticks_after(cursor, symbols, limit)
             if not ticks:
                 return
-            message = f'{{"type":"ticks","cursor":{next_cursor},"ticks":{encode_ticks(ticks)}}}'
-            self.send(message, ticks)
+            self.send(ticks_message(next_cursor, encode_ticks(ticks)), ticks)
             cursor = next_cursor
 
     def unsubscribe(self, value: Any) -> None:
         assert self.subscription is not None
         hub = self.context.hub
-        removed = parse_symbol_list(value, hub)
+        removed = parse_symbol_list(value, hub, self.max_symbols)
         current = self.subscription.symbols
         if removed is None:
             self.subscription.update(frozenset())
@@ -175,6 +210,10 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         reply = {"type": "time", "id": request_id, "server_time_ms": time.time() * 1000.0}
         self.send(json.dumps(reply))
 
+    @property
+    def max_symbols(self) -> int:
+        return self.context.config.limits.max_symbols_per_subscription
+
     def subscribed_symbols(self) -> list[str]:
         assert self.subscription is not None
         symbols = self.subscription.symbols
@@ -184,17 +223,44 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.send(json.dumps({"type": "error", "message": message}))
 
     def deliver(self, batch: Batch, selection: Selection) -> None:
-        limit = self.context.config.websocket.max_pending_messages
-        if self.pending_writes >= limit:
-            reason = REASON_SLOW_CONSUMER.format(pending=self.pending_writes)
-            logger.warning("websocket %s disconnected: %s", self.client_id, reason)
-            self.disconnect(CLOSE_POLICY_VIOLATION, reason)
+        """Write the batch now, or hold its ticks back while an earlier write is unsent."""
+        if self.check_slow():
+            return
+        if self.unsent() or self.held:
+            self.stats.conflated += self.held.add(batch.cursor, selection.ticks)
+            if not self.unsent():
+                self.send_held()
             return
         message = selection.rendered.get(NAME)
         if message is None:
-            message = f'{{"type":"ticks","cursor":{batch.cursor},"ticks":{selection.json}}}'
+            message = ticks_message(batch.cursor, selection.json)
             selection.rendered[NAME] = message
         self.send(message, selection.ticks)
+
+    def send_held(self) -> None:
+        cursor, ticks, replaced = self.held.take()
+        self.send(ticks_message(cursor, encode_ticks(ticks), replaced), ticks)
+
+    def unsent(self) -> bool:
+        """Whether the connection's buffer still holds data that the client has not taken."""
+        connection = self.ws_connection
+        stream = getattr(connection, "stream", None)
+        return stream is not None and stream.writing()
+
+    def check_slow(self) -> bool:
+        """Disconnect a slow consumer and return True, or return False."""
+        settings = self.context.config.websocket
+        if self.pending_writes >= settings.max_pending_messages:
+            reason = REASON_SLOW_CONSUMER.format(pending=self.pending_writes)
+        elif (
+            self.unsent_since is not None
+            and self.context.hub.clock() - self.unsent_since > settings.slow_consumer_timeout
+        ):
+            reason = REASON_STALLED.format(seconds=settings.slow_consumer_timeout)
+        else:
+            return False
+        self.disconnect(CLOSE_POLICY_VIOLATION, reason, DISCONNECTED_SLOW)
+        return True
 
     def send(self, message: str, ticks: Sequence[Tick] = ()) -> None:
         """Queue a message without waiting; a closed connection just ends the subscription.
@@ -208,6 +274,8 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             return
         self.pending_writes += 1
         self.sent_messages += 1
+        if self.unsent_since is None and self.unsent():
+            self.unsent_since = self.context.hub.clock()
         # Messages are ASCII JSON, so their length in characters is their size in bytes.
         oldest = ticks[0].published_at if ticks else None
         self.stats.record_write(len(ticks), websocket_frame_size(len(message)), oldest)
@@ -216,16 +284,29 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def _on_written(self, future: asyncio.Future[None]) -> None:
         self.pending_writes -= 1
         # A write to a connection that closed meanwhile fails; on_close reports the close.
-        if not future.cancelled():
-            future.exception()
+        if future.cancelled() or future.exception() is not None:
+            return
+        if self.pending_writes == 0:
+            self.unsent_since = None
+            if self.held and self.subscription is not None and not self.subscription.closed:
+                self.send_held()
 
     def hub_closed(self) -> None:
-        self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN)
+        self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)
 
-    def disconnect(self, code: int, reason: str) -> None:
-        """Close with ``code`` and ``reason``; the first reason given is the one logged."""
+    def disconnect(self, code: int, reason: str, kind: str | None = None) -> None:
+        """Close with ``code`` and ``reason``; the first reason given is the one logged.
+
+        ``kind`` names the reason in the disconnect counters; a refused connection has none.
+        """
         if self.disconnect_reason is None:
             self.disconnect_reason = reason
+            self.disconnect_kind = kind
+            if kind is not None:
+                # Counted now: the client may take a while to answer the close.
+                self.stats.count_disconnect(kind)
+            if kind == DISCONNECTED_SLOW:
+                logger.warning("websocket %s disconnected: %s", self.client_id, reason)
         self.end_subscription()
         self.close(code, reason)
 
@@ -236,19 +317,27 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def on_close(self) -> None:
         self.end_subscription()
         self.context.open_connections.discard(self)
+        if self.address is not None:
+            self.context.address_limits.release(NAME, self.address)
+            self.address = None
         if not self.closed.done():
             self.closed.set_result(None)
         if self.subscription is None:
-            return  # rejected in open(), already logged
+            return  # refused in open(), already counted and logged
         reason = self.disconnect_reason
+        kind = self.disconnect_kind
         if reason is None and self.close_code is not None:
             reason = f"{REASON_CLIENT_CLOSED} (code {self.close_code})"
+            kind = DISCONNECTED_CLIENT
         elif reason is None:
+            kind = DISCONNECTED_LOST
             # Tornado reports these cases alike, so the log cannot tell them apart.
             reason = (
                 "closed without a status code (by the client, by a lost connection, "
                 "or after a protocol error such as a message over max_message_size)"
             )
+        if self.disconnect_kind is None:
+            self.stats.count_disconnect(kind or DISCONNECTED_LOST)
         duration = asyncio.get_running_loop().time() - self.opened_at
         logger.info(
             "websocket %s disconnected: %s after %.1f s, %d messages sent",
@@ -257,6 +346,13 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             duration,
             self.sent_messages,
         )
+
+
+def ticks_message(cursor: int, ticks_json: str, conflated: int = 0) -> str:
+    """Build a ``ticks`` message; ``conflated`` counts ticks that newer ones replaced."""
+    if conflated:
+        return f'{{"type":"ticks","cursor":{cursor},"ticks":{ticks_json},"conflated":{conflated}}}'
+    return f'{{"type":"ticks","cursor":{cursor},"ticks":{ticks_json}}}'
 
 
 def parse_resume(epoch: Any, cursor: Any) -> tuple[str, int] | None:
