@@ -1,4 +1,4 @@
-"""The ``ticker`` command: ``serve`` and ``check-config``.
+"""The ``ticker`` command: ``serve``, ``feed``, ``check-config`` and ``bench``.
 
 This is the only module that configures logging handlers or writes to the terminal.
 """
@@ -7,19 +7,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
+import os
 import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ticker.app import enabled_transports
+from ticker.backplane import command as backplane_command
+from ticker.backplane import BackplaneError, require_redis
 from ticker.bench import command as bench_command
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
 from ticker.resources import default_config_path
-from ticker.server import TickerServer
+from ticker.processes import run_processes
+from ticker.server import TickerServer, bind_listening_sockets
 
 logger = logging.getLogger("ticker.cli")
 
@@ -66,6 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="lowest level logged (default: INFO; DEBUG logs every batch and request)",
     )
+    backplane_command.add_backplane_argument(serve)
+    serve.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        metavar="N",
+        help="server processes sharing the port, each reading the backplane (default: 1; "
+        "more than 1 needs --backplane)",
+    )
     serve.set_defaults(handler=run_serve)
 
     check = commands.add_parser(
@@ -76,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=run_check_config)
 
+    backplane_command.add_feed_parser(commands)
     bench_command.add_parser(commands)
     return parser
 
@@ -124,11 +140,50 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         logger.error("invalid --port %d: expected a port from 0 to 65535", args.port)
         return EXIT_USAGE
-    return asyncio.run(serve(config, args.host, args.port))
+    try:
+        config = backplane_command.with_backplane_url(config, args.backplane)
+    except ValueError as exc:
+        logger.error("%s", exc)
+        return EXIT_USAGE
+    if args.processes < 1:
+        logger.error("invalid --processes %d: expected 1 or more", args.processes)
+        return EXIT_USAGE
+    if args.processes > 1 and not config.backplane.url:
+        logger.error(
+            "--processes %d needs a backplane, so that every process serves the same ticks: "
+            "pass --backplane URL and run `ticker feed --backplane URL`",
+            args.processes,
+        )
+        return EXIT_USAGE
+    if config.backplane.url:
+        try:
+            require_redis()
+        except ConfigError as exc:
+            logger.error("%s", exc)
+            return EXIT_ERROR
+    if args.processes == 1:
+        return asyncio.run(serve(config, args.host, args.port))
+
+    host = args.host if args.host is not None else config.server.host
+    port = args.port if args.port is not None else config.server.port
+    try:
+        sockets = bind_listening_sockets(host, port)
+    except OSError as exc:
+        _log_listen_error(exc, f"{host}:{port}")
+        return EXIT_ERROR
+    return run_processes(args.processes, lambda: asyncio.run(serve(config, host, port, sockets)))
 
 
-async def serve(config: Config, host: str | None, port: int | None) -> int:
-    """Run a server until SIGINT or SIGTERM; return the exit status."""
+async def serve(
+    config: Config,
+    host: str | None,
+    port: int | None,
+    sockets: list[socket.socket] | None = None,
+) -> int:
+    """Run a server until SIGINT or SIGTERM; return the exit status.
+
+    ``sockets`` are listening sockets that other processes share; see TickerServer.start.
+    """
     try:
         server = TickerServer(config, host, port)
     except ConfigError as exc:
@@ -138,26 +193,48 @@ async def serve(config: Config, host: str | None, port: int | None) -> int:
     # Handle the signals before listening, so that a signal sent as soon as the server
     # reports it is listening still stops it in order.
     stop_requested = asyncio.Event()
+    with stop_signals(stop_requested):
+        node = None
+        if config.backplane.url:
+            server.context.node_name = f"{socket.gethostname()}-{os.getpid()}"
+            try:
+                node = await backplane_command.start_node(config, server.hub)
+            except BackplaneError as exc:
+                logger.error("%s", exc)
+                return EXIT_ERROR
+        try:
+            server.start(run_feed=node is None, sockets=sockets)
+        except OSError as exc:
+            _log_listen_error(exc, f"{server.host}:{server.requested_port}")
+            if node is not None:
+                await node.stop()
+            return EXIT_ERROR
+        await stop_requested.wait()
+        if node is not None:
+            await node.stop()
+        await server.stop()
+        return EXIT_OK
+
+
+def _log_listen_error(exc: OSError, where: str) -> None:
+    if exc.errno == errno.EADDRINUSE:
+        logger.error(
+            "cannot listen on %s: the port is already in use; "
+            "stop the other server or choose another port with --port",
+            where,
+        )
+    else:
+        logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
+
+
+@contextlib.contextmanager
+def stop_signals(stop_requested: asyncio.Event) -> Iterator[None]:
+    """Set ``stop_requested`` on SIGINT or SIGTERM while the block runs on the event loop."""
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
     try:
-        try:
-            server.start()
-        except OSError as exc:
-            where = f"{server.host}:{server.requested_port}"
-            if exc.errno == errno.EADDRINUSE:
-                logger.error(
-                    "cannot listen on %s: the port is already in use; "
-                    "stop the other server or choose another port with --port",
-                    where,
-                )
-            else:
-                logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
-            return EXIT_ERROR
-        await stop_requested.wait()
-        await server.stop()
-        return EXIT_OK
+        yield
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

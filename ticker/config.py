@@ -92,6 +92,15 @@ class TransportsConfig:
 
 
 @dataclass(frozen=True)
+class BackplaneConfig:
+    url: str = ""
+    """Redis URL (``redis://host:port/db``) of the backplane; empty serves from an in-process
+    feed."""
+    stream: str = "ticker"
+    """Redis key of the stream; the feed's lock key is this name plus ``:feed-lock``."""
+
+
+@dataclass(frozen=True)
 class SymbolConfig:
     symbol: str
     name: str
@@ -114,6 +123,7 @@ class Config:
     sse: SseConfig = SseConfig()
     limits: LimitsConfig = LimitsConfig()
     transports: TransportsConfig = TransportsConfig()
+    backplane: BackplaneConfig = BackplaneConfig()
     source: str = "<defaults>"
     """The file this config was read from, for messages and logs."""
 
@@ -171,6 +181,9 @@ class _Validator:
             "limits": lambda table, key: self.section(table, key, LimitsConfig, self.check_limits),
             "transports": lambda table, key: self.section(
                 table, key, TransportsConfig, self.check_transports
+            ),
+            "backplane": lambda table, key: self.section(
+                table, key, BackplaneConfig, self.check_backplane
             ),
         }
         self.reject_unknown(data, [*sections, "symbols"], prefix="")
@@ -301,6 +314,13 @@ class _Validator:
             if transport in transports.enabled[:index]:
                 raise self.fail(f"{name}.enabled[{index}]", f"duplicate transport {transport!r}")
 
+    def check_backplane(self, backplane: BackplaneConfig, name: str) -> None:
+        problem = backplane_url_problem(backplane.url) if backplane.url else None
+        if problem is not None:
+            raise self.fail(f"{name}.url", problem)
+        if not backplane.stream:
+            raise self.fail(f"{name}.stream", "expected a Redis key name, got an empty string")
+
     def require_positive(self, value: float, key: str) -> None:
         if value <= 0:
             raise self.fail(key, f"expected a positive number, got {value}")
@@ -357,6 +377,21 @@ class _Validator:
                 f"{prefix}.volatility",
                 f"expected a volatility of 0 or more, got {entry.volatility}",
             )
+
+
+BACKPLANE_SCHEMES = ("redis", "rediss", "unix")
+
+
+def backplane_url_problem(url: str) -> str | None:
+    """Return why ``url`` is not a Redis URL, or None when it is one."""
+    expected = "expected a Redis URL such as redis://127.0.0.1:6379/0"
+    scheme, separator, _ = url.partition("://")
+    if not separator:
+        return f"{expected}, got {url!r}"
+    if scheme not in BACKPLANE_SCHEMES:
+        # Only the scheme is quoted: the rest of a URL may hold a password.
+        return f"{expected}, got a URL with the scheme {scheme!r}"
+    return None
 
 
 def _type_name(value: Any) -> str:

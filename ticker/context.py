@@ -8,6 +8,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import tornado.web
+
 from ticker.config import Config
 from ticker.errors import REFUSED_ADDRESS_LIMIT, REFUSED_SERVER_FULL
 from ticker.feed import Feed
@@ -17,6 +19,7 @@ from ticker.ratelimit_log import RateLimitedLog
 from ticker.stats import Stats
 
 refusal_logger = logging.getLogger("ticker.limits")
+NODE_HEADER = "X-Ticker-Node"
 CAPACITY_REFUSALS = (REFUSED_SERVER_FULL, REFUSED_ADDRESS_LIMIT)
 
 
@@ -38,9 +41,16 @@ class ServerContext:
     feed: Feed | None = None
     """The feed publishing into ``hub``, when there is one, for its lag in ``/api/stats``."""
     shutting_down: bool = False
+    node_name: str | None = None
+    """This server's name among the nodes behind a load balancer, sent as ``X-Ticker-Node``."""
     address_limits: AddressLimits = field(default_factory=AddressLimits)
     refusal_log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(refusal_logger))
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def name_node(self, handler: tornado.web.RequestHandler) -> None:
+        """Add the ``X-Ticker-Node`` header to ``handler``'s response when the node has a name."""
+        if self.node_name is not None:
+            handler.set_header(NODE_HEADER, self.node_name)
 
     def new_client_id(self, prefix: str) -> str:
         """Return a short id such as ``ws-7`` for the connection log."""

@@ -20,10 +20,15 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def initialize(self, context: ServerContext) -> None:
         self.context = context
+        context.name_node(self)
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
+        # Tornado calls this before initialize, and again when it clears a response for an error.
+        context: ServerContext | None = getattr(self, "context", None)
+        if context is not None:
+            context.name_node(self)
 
     def compute_etag(self) -> None:
         # Live data is never revalidated, so an ETag would only cost a hash per response.

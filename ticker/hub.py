@@ -13,7 +13,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -46,6 +46,17 @@ class Tick:
     """The tick encoded once at publish; every transport sends this text as it is."""
     published_at: float
     """The hub clock's reading at publish (``time.monotonic`` by default), for delay counters."""
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedTick:
+    """A tick that another process already numbered and encoded, as a backplane carries it."""
+
+    seq: int
+    symbol: str
+    price: float
+    ts: float
+    json: str
 
 
 @dataclass(slots=True)
@@ -142,6 +153,8 @@ class Hub:
         self.epoch = epoch if epoch is not None else secrets.token_hex(6)
         self.clock = clock
         self.last_seq = 0
+        self._floor = 0
+        """No tick at or below this seq is in the history; it moves only with ``restart``."""
         self.encoded_ticks = 0
         """Ticks encoded to JSON so far; equals the ticks published, whatever the client count."""
         self.closed = False
@@ -154,7 +167,7 @@ class Hub:
     @property
     def first_seq(self) -> int:
         """The oldest seq still in the history (1 before anything was evicted)."""
-        return max(1, self.last_seq - self.history_size + 1)
+        return max(self._floor + 1, self.last_seq - self.history_size + 1)
 
     def validate_symbols(self, symbols: Iterable[str]) -> frozenset[str]:
         """Return the symbols as a set; raise InvalidRequest naming the first unknown one."""
@@ -189,7 +202,10 @@ class Hub:
         for tick in ticks:
             self._latest[tick.symbol] = tick
             self._history[tick.seq % self.history_size] = tick
-        batch = Batch(ticks)
+        return self._fan_out(Batch(ticks))
+
+    def _fan_out(self, batch: Batch) -> Batch:
+        ticks = batch.ticks
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "published seq %d-%d (%d ticks) to %d subscribers",
@@ -298,6 +314,9 @@ class Hub:
         if self.closed:
             return
         self.closed = True
+        self._drop_subscribers()
+
+    def _drop_subscribers(self) -> None:
         subscriptions = list(self._subscriptions.values())
         self._subscriptions.clear()
         for subscription in subscriptions:
@@ -308,6 +327,63 @@ class Hub:
                 logger.exception(
                     "closing %s client %s failed", subscription.kind, subscription.client_id
                 )
+
+
+    # Ticks numbered elsewhere: a server node fed by a backplane keeps the feed's seqs and epoch,
+    # so that a cursor or event id from one node means the same on every other node.
+
+    def publish_numbered(self, ticks: Sequence[NumberedTick]) -> Batch | None:
+        """Store and fan out ticks that already carry their seq and JSON, as ``publish`` does.
+
+        The seqs must continue ``last_seq`` without a gap (call ``restart`` to declare one).
+        Raises ValueError otherwise; then nothing of the batch is published. A symbol the hub
+        was not configured with is stored with a change of 0.
+        """
+        if not ticks:
+            return None
+        for offset, numbered in enumerate(ticks):
+            if numbered.seq != self.last_seq + 1 + offset:
+                raise ValueError(
+                    f"seq {numbered.seq} does not follow seq {self.last_seq + offset}; "
+                    "restart the hub to declare a gap"
+                )
+        published_at = self.clock()
+        stored = [self._store_numbered(numbered, published_at) for numbered in ticks]
+        self.last_seq = stored[-1].seq
+        return self._fan_out(Batch(stored))
+
+    def _store_numbered(self, numbered: NumberedTick, published_at: float) -> Tick:
+        start = self.start_prices.get(numbered.symbol, numbered.price)
+        change = round(numbered.price - start, 2)
+        change_pct = round(100.0 * (numbered.price - start) / start, 4)
+        tick = Tick(
+            numbered.seq,
+            numbered.symbol,
+            numbered.price,
+            change,
+            change_pct,
+            numbered.ts,
+            numbered.json,
+            published_at,
+        )
+        self._latest[tick.symbol] = tick
+        self._history[tick.seq % self.history_size] = tick
+        return tick
+
+    def restart(self, epoch: str, last_seq: int) -> None:
+        """Continue as epoch ``epoch`` after seq ``last_seq``, as a restarted server would.
+
+        The history is emptied and every subscriber is told ``hub_closed``, so that clients
+        reconnect and resume, which gets them a reset. A new epoch also forgets the latest
+        tick per symbol; the same epoch keeps them (a declared gap in the seqs).
+        """
+        if epoch != self.epoch:
+            self._latest.clear()
+        self.epoch = epoch
+        self.last_seq = last_seq
+        self._floor = last_seq
+        self._history = [None] * self.history_size
+        self._drop_subscribers()
 
 
 def encode_ticks(ticks: Collection[Tick]) -> str:

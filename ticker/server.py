@@ -47,13 +47,16 @@ class TickerServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    def start(self, run_feed: bool = True) -> None:
+    def start(self, run_feed: bool = True, sockets: list[socket.socket] | None = None) -> None:
         """Bind the port, start the feed and accept clients.
 
-        With ``run_feed`` False, only direct calls to ``hub.publish`` (from tests) publish ticks.
-        Raises OSError when the port cannot be bound (for example, when it is in use).
+        With ``run_feed`` False, only direct calls to ``hub.publish`` (from tests) or a backplane
+        node publish ticks. ``sockets`` are listening sockets bound already (shared by several
+        processes); without them the port is bound here. Raises OSError when the port cannot be
+        bound (for example, when it is in use).
         """
-        sockets = tornado.netutil.bind_sockets(self.requested_port, self.host, socket.AF_UNSPEC)
+        if sockets is None:
+            sockets = bind_listening_sockets(self.host, self.requested_port)
         self.port = sockets[0].getsockname()[1]
         self.http_server = tornado.httpserver.HTTPServer(
             make_app(self.context, self.transports), xheaders=self.config.server.xheaders
@@ -102,3 +105,8 @@ class TickerServer:
             except TimeoutError:
                 logger.warning("open HTTP connections did not close within %.0f s", SHUTDOWN_TIMEOUT)
         logger.info("ticker stopped")
+
+
+def bind_listening_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bind ``host``:``port`` for every address family the host resolves to; raises OSError."""
+    return tornado.netutil.bind_sockets(port, host, socket.AF_UNSPEC)

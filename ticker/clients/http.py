@@ -7,8 +7,9 @@ It sends GET requests one at a time on one keep-alive connection.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -82,8 +83,11 @@ class HttpConnection:
                 self.bytes_received += len(data)
                 yield data
             elif head.headers.get("transfer-encoding", "").lower() == "chunked":
-                async for chunk in self._chunked():
-                    yield chunk
+                # Closing this generator must close the inner one too; otherwise the garbage
+                # collector closes it later, in a task that may outlive the event loop.
+                async with contextlib.aclosing(self._chunked()) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
             else:
                 data = await self.stream.read_until_close()
                 self.bytes_received += len(data)
@@ -91,7 +95,7 @@ class HttpConnection:
         except StreamClosedError as exc:
             raise ClientClosed("connection closed in the middle of a response") from exc
 
-    async def _chunked(self) -> AsyncIterator[bytes]:
+    async def _chunked(self) -> AsyncGenerator[bytes, None]:
         assert self.stream is not None
         while True:
             size_line = await self.stream.read_until(b"\r\n", max_bytes=1024)

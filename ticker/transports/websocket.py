@@ -61,6 +61,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
 
     def initialize(self, context: ServerContext) -> None:
         self.context = context
+        context.name_node(self)
         self.client_id = context.new_client_id("ws")
         self.stats = context.stats.transport(NAME)
         self.subscription: Subscription | None = None

@@ -1,0 +1,152 @@
+"""The feed side: append each batch of the feed's hub to the Redis stream.
+
+``StreamPublisher`` subscribes to the hub like a transport. ``deliver`` only queues the batch
+(the hub never waits for Redis); one task appends the queue to the stream in a pipeline. While
+Redis is unreachable the queue holds ``max_pending`` batches at most. Past that the oldest batch
+is dropped, and nodes see the gap in the seqs and declare it to their clients with a reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import random
+import time
+
+import redis.asyncio
+
+from ticker.backplane.connection import RedisError
+from ticker.backplane.lock import FeedLock
+from ticker.backplane.stream import encode_batch
+from ticker.clients.reconnect import backoff_delay
+from ticker.hub import Batch, Selection
+from ticker.ratelimit_log import RateLimitedLog
+
+logger = logging.getLogger("ticker.backplane.publisher")
+
+RETRY_BASE_DELAY = 0.1
+RETRY_MAX_DELAY = 5.0
+"""Seconds between attempts to reach Redis again: exponential from the base up to the max."""
+
+
+class StreamPublisher:
+    """Appends the hub's batches to ``stream``, trimmed to about ``max_length`` entries."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        stream: str,
+        epoch: str,
+        max_length: int,
+        max_pending: int,
+        lock: FeedLock | None = None,
+    ):
+        self.client = client
+        self.lock = lock
+        """Renewed before the first append after Redis was lost, so that a feed whose lock
+        expired meanwhile and was taken by another never appends again."""
+        self.stream = stream
+        self.epoch = epoch
+        self.max_length = max_length
+        self.pending: collections.deque[Batch] = collections.deque()
+        self.max_pending = max_pending
+        self.appended_batches = 0
+        self.dropped_ticks = 0
+        """Ticks that never reached the stream because the queue was full while Redis was away."""
+        self.lost_since: float | None = None
+        """When Redis stopped answering (``time.monotonic``), or None while it answers."""
+        self._wake = asyncio.Event()
+        self._drop_log = RateLimitedLog(logger)
+
+    # The hub's Subscriber interface.
+
+    def deliver(self, batch: Batch, selection: Selection) -> None:
+        if len(self.pending) >= self.max_pending:
+            dropped = self.pending.popleft()
+            self.dropped_ticks += len(dropped.ticks)
+            self._drop_log.log(
+                logging.WARNING,
+                "queue-full",
+                "backplane queue full (%d batches): dropped seq %d-%d; nodes will declare a gap",
+                self.max_pending,
+                dropped.ticks[0].seq,
+                dropped.cursor,
+            )
+        self.pending.append(batch)
+        self._wake.set()
+
+    def hub_closed(self) -> None:
+        self._wake.set()
+
+    # The task that writes to Redis.
+
+    async def run(self) -> None:
+        """Append queued batches as they come; reconnect with backoff when Redis is lost.
+
+        Runs until cancelled; raises FeedLockHeld when another feed took the lock while Redis
+        was unreachable. A batch may be appended twice when a connection breaks after
+        Redis stored it but before the reply came; nodes skip seqs they already have.
+        """
+        attempt = 0
+        while True:
+            if not self.pending:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batches = list(self.pending)
+            try:
+                await self._append(batches)
+            except RedisError as exc:
+                self._note_lost(exc)
+                await asyncio.sleep(
+                    backoff_delay(attempt, RETRY_BASE_DELAY, RETRY_MAX_DELAY, random.random)
+                )
+                attempt += 1
+                continue
+            attempt = 0
+            self._note_back(len(batches))
+            # deliver may have dropped old batches while the append was in flight.
+            last = batches[-1].cursor
+            while self.pending and self.pending[0].cursor <= last:
+                self.pending.popleft()
+
+    async def flush(self) -> None:
+        """Append what is queued, once; for an orderly stop. Raises RedisError on failure."""
+        if self.pending:
+            await self._append(list(self.pending))
+            self.pending.clear()
+
+    async def _append(self, batches: list[Batch]) -> None:
+        if self.lost_since is not None and self.lock is not None:
+            await self.lock.renew()
+        pipeline = self.client.pipeline(transaction=False)
+        for batch in batches:
+            pipeline.xadd(
+                self.stream,
+                encode_batch(self.epoch, batch.ticks),  # type: ignore[arg-type]
+                maxlen=self.max_length,
+                approximate=True,
+            )
+        await pipeline.execute()
+        self.appended_batches += len(batches)
+
+    def _note_lost(self, exc: Exception) -> None:
+        if self.lost_since is None:
+            self.lost_since = time.monotonic()
+            logger.warning(
+                "lost the backplane: %s; queueing up to %d batches and reconnecting",
+                exc,
+                self.max_pending,
+            )
+        else:
+            logger.debug("backplane still unreachable: %s", exc)
+
+    def _note_back(self, appended: int) -> None:
+        if self.lost_since is not None:
+            logger.info(
+                "backplane reachable again after %.1f s; appended %d queued batches",
+                time.monotonic() - self.lost_since,
+                appended,
+            )
+            self.lost_since = None
