@@ -232,8 +232,23 @@ def start_server_process(
 
     Raises AssertionError with the output when the process exits or stays silent instead.
     """
+    return start_process([sys.executable, "-m", "ticker", *args], cwd, LISTENING, timeout, env)
+
+
+def start_process(
+    command: list[str],
+    cwd: Path,
+    ready: re.Pattern[str],
+    timeout: float = 15 * TIME_UNIT,
+    env: Mapping[str, str] | None = None,
+) -> ServerProcess:
+    """Run ``command`` and wait for an output line that matches ``ready``.
+
+    When ``ready`` has a group, its first group is the process's base URL. Raises
+    AssertionError with the output when the process exits or stays silent instead.
+    """
     process = subprocess.Popen(
-        [sys.executable, "-m", "ticker", *args],
+        command,
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -241,31 +256,33 @@ def start_server_process(
         env=env,
     )
     lines: list[str] = []
-    ready: queue.Queue[str | None] = queue.Queue()
+    ready_lines: queue.Queue[str | None] = queue.Queue()
 
     def read_output() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
-            ready.put(line)
-        ready.put(None)
+            ready_lines.put(line)
+        ready_lines.put(None)
 
     reader = threading.Thread(target=read_output, daemon=True)
     reader.start()
+    name = f"ticker {command[3]}" if command[0] == sys.executable else Path(command[0]).name
     deadline = time.monotonic() + timeout
     while True:
         remaining = deadline - time.monotonic()
         try:
-            line = ready.get(timeout=max(0.0, remaining))
+            line = ready_lines.get(timeout=max(0.0, remaining))
         except queue.Empty:
             ServerProcess(process, "", lines, reader).kill()
-            raise AssertionError(f"server did not start within {timeout} s: {''.join(lines)}")
+            raise AssertionError(f"{name} did not start within {timeout} s: {''.join(lines)}")
         if line is None:
             status = ServerProcess(process, "", lines, reader).stop()
-            raise AssertionError(f"server exited with {status}: {''.join(lines)}")
-        match = LISTENING.search(line)
+            raise AssertionError(f"{name} exited with {status}: {''.join(lines)}")
+        match = ready.search(line)
         if match:
-            return ServerProcess(process, match.group(1).rstrip("/"), lines, reader)
+            base_url = match.group(1).rstrip("/") if ready.groups else ""
+            return ServerProcess(process, base_url, lines, reader)
 
 
 @pytest.fixture
