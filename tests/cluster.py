@@ -79,7 +79,7 @@ worker_processes 1;
 pid {tmp}/nginx.pid;
 error_log stderr notice;
 events {{
-    worker_connections 1024;
+    worker_connections 8192;
 }}
 http {{
     access_log {tmp}/access.log;

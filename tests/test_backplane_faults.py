@@ -27,7 +27,7 @@ from cluster import (
     stop_process,
     write_config,
 )
-from conftest import TIME_UNIT, ServerProcess, eventually, wait_for
+from conftest import TIME_UNIT, ServerProcess, eventually, start_process, wait_for
 from ticker.clients.base import RESET, SNAPSHOT, TICKS, TransportClient
 from ticker.clients.http import HttpConnection
 from ticker.clients.polling import long_poll_client, short_poll_client
@@ -188,6 +188,36 @@ def test_second_feed_is_refused(tmp_path: Path, started: Started) -> None:
     assert "feed stopped after" in output(first)
 
 
+@pytest.mark.gen_test(timeout=60 * TIME_UNIT)
+async def test_node_waits_for_first_batch(tmp_path: Path, started: Started) -> None:
+    require_redis_server()
+    redis, url = await off_loop(lambda: start_redis(tmp_path))
+    started.add(redis)
+    config = write_config(tmp_path)
+    args = ["serve", "--config", str(config), "--port", "0", "--backplane", url]
+    waiting = re.compile(r"stream 'ticker' is empty; waiting for the feed's first batch")
+    command = [sys.executable, "-m", "ticker", *args]
+    node = started.add(await off_loop(lambda: start_process(command, tmp_path, waiting)))
+    # Nothing to serve yet: a node without the feed's epoch does not listen.
+    assert "listening on" not in output(node)
+
+    started.add(await off_loop(lambda: start_feed(tmp_path, config, url)))
+    await eventually(lambda: "listening on" in output(node), timeout=10 * TIME_UNIT)
+    assert "epoch" in output(node)
+    assert await off_loop(node.stop) == 0
+
+
+def test_node_stops_while_waiting(tmp_path: Path, started: Started) -> None:
+    require_redis_server()
+    redis, url = start_redis(tmp_path)
+    started.add(redis)
+    args = ["serve", "--config", str(write_config(tmp_path)), "--port", "0", "--backplane", url]
+    waiting = re.compile(r"waiting for the feed's first batch")
+    node = started.add(start_process([sys.executable, "-m", "ticker", *args], tmp_path, waiting))
+    assert node.stop(signal.SIGTERM) == 0
+    assert "listening on" not in output(node)
+
+
 # Running nodes
 
 
@@ -276,19 +306,20 @@ async def test_node_killed_under_load(tmp_path: Path) -> None:
         await off_loop(cluster.stop)
 
 
-def test_processes_stop_together(tmp_path: Path, started: Started) -> None:
+@pytest.mark.gen_test(timeout=60 * TIME_UNIT)
+async def test_processes_stop_together(tmp_path: Path, started: Started) -> None:
     require_redis_server()
-    redis, url = start_redis(tmp_path)
+    redis, url = await off_loop(lambda: start_redis(tmp_path))
     started.add(redis)
     config = write_config(tmp_path)
-    started.add(start_feed(tmp_path, config, url))
-    node = start_node(tmp_path, config, url, processes=2)
-    started.add(node)
+    started.add(await off_loop(lambda: start_feed(tmp_path, config, url)))
+    node = started.add(await off_loop(lambda: start_node(tmp_path, config, url, processes=2)))
+    await eventually(lambda: output(node).count("listening on") == 2, timeout=10 * TIME_UNIT)
     match = re.search(r"started 2 server processes: (\d+), (\d+)", output(node))
     assert match, output(node)
     children = [int(pid) for pid in match.groups()]
 
-    assert node.stop(signal.SIGTERM) == 0
+    assert await off_loop(lambda: node.stop(signal.SIGTERM)) == 0
     log = output(node)
     assert log.count("ticker stopped") == 2
     for pid in children:

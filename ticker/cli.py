@@ -198,10 +198,12 @@ async def serve(
         if config.backplane.url:
             server.context.node_name = f"{socket.gethostname()}-{os.getpid()}"
             try:
-                node = await backplane_command.start_node(config, server.hub)
+                node = await backplane_command.start_node(config, server.hub, stop_requested)
             except BackplaneError as exc:
                 logger.error("%s", exc)
                 return EXIT_ERROR
+            if node is None:  # stopped while waiting for the feed's first batch
+                return EXIT_OK
         try:
             server.start(run_feed=node is None, sockets=sockets)
         except OSError as exc:

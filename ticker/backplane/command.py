@@ -184,10 +184,13 @@ async def keep_lock(lock: FeedLock) -> None:
             pass  # the publisher logs the loss and renews the lock before appending again
 
 
-async def start_node(config: Config, hub: Hub) -> BackplaneNode:
+async def start_node(
+    config: Config, hub: Hub, stop_requested: asyncio.Event
+) -> BackplaneNode | None:
     """Connect to the backplane, back-fill ``hub`` and follow the stream.
 
-    Raises BackplaneError naming the URL when Redis cannot be reached.
+    Returns None when ``stop_requested`` is set first (the node may wait for the feed's first
+    batch). Raises BackplaneError naming the URL when Redis cannot be reached.
     """
     from ticker.backplane.connection import RedisError, check_reachable, connect, describe_url
     from ticker.backplane.node import BackplaneNode
@@ -198,13 +201,30 @@ async def start_node(config: Config, hub: Hub) -> BackplaneNode:
     node = BackplaneNode(
         client, stream, hub, stream_length(config.hub.history_size, len(config.symbols))
     )
-    try:
+
+    async def start() -> None:
         await check_reachable(client, url)
         await node.start()
-    except (BackplaneError, RedisError) as exc:
+
+    starting = asyncio.ensure_future(start())
+    stopping = asyncio.ensure_future(stop_requested.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
         await client.aclose()
-        if isinstance(exc, BackplaneError):
-            raise
-        raise BackplaneError(f"reading stream {stream!r} at {describe_url(url)} failed: {exc}") from None
+        return None
+    try:
+        starting.result()
+    except RedisError as exc:
+        await client.aclose()
+        raise BackplaneError(
+            f"reading stream {stream!r} at {describe_url(url)} failed: {exc}"
+        ) from None
+    except BackplaneError:
+        await client.aclose()
+        raise
     logger.info("following stream %r at %s", stream, describe_url(url))
     return node

@@ -118,8 +118,16 @@ class BackplaneNode:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Back-fill the hub and start following; raises RedisError when Redis fails."""
+        """Back-fill the hub and start following; raises RedisError when Redis fails.
+
+        With an empty stream it waits for the feed's first batch, because before that the node
+        has no epoch that its clients could resume in on another node.
+        """
         await self.backfill()
+        if self.follower.hub.last_seq == 0:
+            logger.info("stream %r is empty; waiting for the feed's first batch", self.stream)
+            while self.follower.hub.last_seq == 0:
+                await self._read()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ticker-backplane")
 
     async def backfill(self) -> None:
@@ -163,11 +171,7 @@ class BackplaneNode:
         attempt = 0
         while True:
             try:
-                reply: list[tuple[str, list[Entry]]] = await self.client.xread(  # type: ignore[assignment]
-                    {self.stream: self.follower.last_entry_id},
-                    count=READ_COUNT,
-                    block=round(READ_BLOCK * 1000),
-                )
+                await self._read()
             except RedisError as exc:
                 self._note_lost(exc)
                 await asyncio.sleep(
@@ -177,13 +181,21 @@ class BackplaneNode:
                 continue
             attempt = 0
             self._note_back()
-            for _stream, entries in reply:
-                for entry_id, fields in entries:
-                    try:
-                        self.follower.apply_entry(entry_id, fields)
-                    except Exception:
-                        logger.exception("applying stream entry %s failed; skipped", entry_id)
-                        self.follower.last_entry_id = entry_id
+
+    async def _read(self) -> None:
+        """Wait up to READ_BLOCK for new entries and apply them; raises RedisError."""
+        reply: list[tuple[str, list[Entry]]] = await self.client.xread(  # type: ignore[assignment]
+            {self.stream: self.follower.last_entry_id},
+            count=READ_COUNT,
+            block=round(READ_BLOCK * 1000),
+        )
+        for _stream, entries in reply:
+            for entry_id, fields in entries:
+                try:
+                    self.follower.apply_entry(entry_id, fields)
+                except Exception:
+                    logger.exception("applying stream entry %s failed; skipped", entry_id)
+                    self.follower.last_entry_id = entry_id
 
     def _note_lost(self, exc: Exception) -> None:
         if self.lost_since is None:
