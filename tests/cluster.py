@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, ServerProcess, start_process, start_server_process
+from conftest import REPO_ROOT, SMALL_CONFIG, ServerProcess, start_process, start_server_process
 
 REQUIRE_BACKPLANE = os.environ.get("TICKER_REQUIRE_BACKPLANE") == "1"
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -30,7 +30,8 @@ REDIS_READY = re.compile(r"Ready to accept connections")
 NGINX_READY = re.compile(r"start worker process")
 FEED_READY = re.compile(r"feed publishing to stream")
 
-BACKPLANE_CONFIG = """
+BACKPLANE_CONFIG = (
+    """
 [server]
 xheaders = true
 
@@ -48,27 +49,9 @@ max_ticks_per_response = 1000
 [websocket]
 ping_interval = 0
 
-[[symbols]]
-symbol = "AAPL"
-name = "Apple Inc."
-price = 100.0
-volatility = 0.2
-drift = 0.05
-
-[[symbols]]
-symbol = "MSFT"
-name = "Microsoft Corporation"
-price = 200.0
-volatility = 0.2
-drift = 0.05
-
-[[symbols]]
-symbol = "KO"
-name = "The Coca-Cola Company"
-price = 50.0
-volatility = 0.1
-drift = 0.02
 """
+    + SMALL_CONFIG[SMALL_CONFIG.index("[[symbols]]") :]
+)
 
 # The nginx main context for a test: everything in the temporary directory, in the foreground,
 # one worker so that round-robin is one sequence, notices on stderr to see it is ready.

@@ -166,7 +166,7 @@ async def run_feed(config: Config, stop_requested: asyncio.Event) -> int:
             await asyncio.wait_for(publisher.flush(), STOP_TIMEOUT)
             await lock.release()
         except (RedisError, TimeoutError) as exc:
-            logger.warning("could not append the last batches or release the lock: %s", exc)
+            logger.warning("appending the last batches or releasing the lock failed: %s", exc)
     await client.aclose()
     logger.info("feed stopped after %d batches appended", publisher.appended_batches)
     return status

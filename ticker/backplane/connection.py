@@ -6,6 +6,10 @@ Importing this module imports redis-py, which the ``redis`` extra installs; call
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio
@@ -14,6 +18,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from ticker.backplane import BackplaneError
+from ticker.clients.reconnect import backoff_delay
 
 CONNECT_TIMEOUT = 3.0
 """Seconds to wait for Redis to accept a connection."""
@@ -21,9 +26,13 @@ READ_BLOCK = 1.0
 """Seconds a node's XREAD waits for new entries before asking again."""
 REPLY_TIMEOUT = READ_BLOCK + 5.0
 """Seconds without a reply after which the connection counts as lost."""
+RETRY_BASE_DELAY = 0.1
+RETRY_MAX_DELAY = 5.0
+"""Seconds between attempts to reach Redis again: exponential from the base up to the max."""
 
 __all__ = [
     "BackplaneError",
+    "Outage",
     "RedisError",
     "check_reachable",
     "connect",
@@ -66,3 +75,41 @@ async def check_reachable(client: redis.asyncio.Redis, url: str) -> None:
             f"cannot reach the backplane at {describe_url(url)}: {exc}; "
             "start Redis there or fix --backplane / [backplane] url"
         ) from None
+
+
+class Outage:
+    """One stretch of time without Redis: logged once, retried with backoff, end logged."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+        self.since: float | None = None
+        """When Redis stopped responding (``time.monotonic``), or None while it responds."""
+        self.attempt = 0
+
+    @property
+    def ongoing(self) -> bool:
+        return self.since is not None
+
+    async def retry_later(self, exc: Exception, consequence: str, *args: object) -> None:
+        """Log the first failure at WARNING (``consequence % args`` says what happens
+        meanwhile) and later ones at DEBUG, then wait the backoff before the next attempt."""
+        if self.since is None:
+            self.since = time.monotonic()
+            self.logger.warning("lost the backplane: %s; " + consequence, exc, *args)
+        else:
+            self.logger.debug("backplane still unreachable: %s", exc)
+        await asyncio.sleep(
+            backoff_delay(self.attempt, RETRY_BASE_DELAY, RETRY_MAX_DELAY, random.random)
+        )
+        self.attempt += 1
+
+    def end(self, outcome: str, *args: object) -> None:
+        """Log how long Redis was away and ``outcome % args``, if it was away."""
+        self.attempt = 0
+        if self.since is not None:
+            self.logger.info(
+                "backplane reachable again after %.1f s; " + outcome,
+                time.monotonic() - self.since,
+                *args,
+            )
+            self.since = None

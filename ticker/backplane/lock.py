@@ -59,8 +59,9 @@ class FeedLock:
         remaining_ms = await self.client.pttl(self.key)
         raise FeedLockHeld(
             f"another feed (epoch {holder}) is publishing to this stream: it holds the lock "
-            f"key {self.key!r}, which expires {max(0, remaining_ms) / 1000:.1f} s after that "
-            "feed stops; stop the other feed, or give this one another [backplane] stream"
+            f"key {self.key!r} ({max(0, remaining_ms) / 1000:.1f} s left, renewed while that "
+            f"feed runs, gone within {self.ttl:g} s of it stopping). Stop the other feed, or "
+            "give this one another [backplane] stream"
         )
 
     async def renew(self) -> None:

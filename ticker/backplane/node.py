@@ -12,23 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import time
 
 import redis.asyncio
 
-from ticker.backplane.connection import READ_BLOCK, RedisError
+from ticker.backplane.connection import READ_BLOCK, Outage, RedisError
 from ticker.backplane.stream import MalformedEntry, StreamBatch, decode_entry
-from ticker.clients.reconnect import backoff_delay
 from ticker.hub import Hub
 
 logger = logging.getLogger("ticker.backplane.node")
 
 READ_COUNT = 1000
 """Entries one XREAD returns at most, so that a node catching up never takes one huge reply."""
-RETRY_BASE_DELAY = 0.1
-RETRY_MAX_DELAY = 5.0
-"""Seconds between attempts to reach Redis again: exponential from the base up to the max."""
 STREAM_START = "0-0"
 
 Entry = tuple[str, dict[str, str]]
@@ -47,7 +41,7 @@ class StreamFollower:
     def apply(self, batch: StreamBatch) -> None:
         """Publish ``batch`` into the hub; restart the hub first for a new epoch or a gap.
 
-        Seqs the hub already holds (a batch appended twice) are skipped.
+        Seqs the hub already contains (a batch appended twice) are skipped.
         """
         hub = self.hub
         ticks = batch.ticks
@@ -93,7 +87,7 @@ def newest_run(batches: list[StreamBatch]) -> list[StreamBatch]:
     """Return the newest batches of ``batches`` (oldest first) that form one run without a gap.
 
     The run ends at the newest batch and goes back while the epoch stays and the seqs
-    join, so that a back-filled hub never holds a hole.
+    join, so that a back-filled hub never has a hole.
     """
     if not batches:
         return []
@@ -114,7 +108,7 @@ class BackplaneNode:
         self.stream = stream
         self.follower = StreamFollower(hub)
         self.history_entries = history_entries
-        self.lost_since: float | None = None
+        self.outage = Outage(logger)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -168,19 +162,15 @@ class BackplaneNode:
         await self.client.aclose()
 
     async def _run(self) -> None:
-        attempt = 0
+        hub = self.follower.hub
         while True:
             try:
                 await self._read()
             except RedisError as exc:
-                self._note_lost(exc)
-                await asyncio.sleep(
-                    backoff_delay(attempt, RETRY_BASE_DELAY, RETRY_MAX_DELAY, random.random)
-                )
-                attempt += 1
+                held = hub.last_seq - hub.first_seq + 1
+                await self.outage.retry_later(exc, "serving the %d ticks held, reconnecting", held)
                 continue
-            attempt = 0
-            self._note_back()
+            self.outage.end("reading on after entry %s", self.follower.last_entry_id)
 
     async def _read(self) -> None:
         """Wait up to READ_BLOCK for new entries and apply them; raises RedisError."""
@@ -196,23 +186,3 @@ class BackplaneNode:
                 except Exception:
                     logger.exception("applying stream entry %s failed; skipped", entry_id)
                     self.follower.last_entry_id = entry_id
-
-    def _note_lost(self, exc: Exception) -> None:
-        if self.lost_since is None:
-            self.lost_since = time.monotonic()
-            logger.warning(
-                "lost the backplane: %s; serving the %d ticks held and reconnecting",
-                exc,
-                self.follower.hub.last_seq - self.follower.hub.first_seq + 1,
-            )
-        else:
-            logger.debug("backplane still unreachable: %s", exc)
-
-    def _note_back(self) -> None:
-        if self.lost_since is not None:
-            logger.info(
-                "backplane reachable again after %.1f s; reading on after entry %s",
-                time.monotonic() - self.lost_since,
-                self.follower.last_entry_id,
-            )
-            self.lost_since = None

@@ -11,24 +11,16 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import random
-import time
 
 import redis.asyncio
 
-from ticker.backplane.connection import RedisError
+from ticker.backplane.connection import Outage, RedisError
 from ticker.backplane.lock import FeedLock
 from ticker.backplane.stream import encode_batch
-from ticker.clients.reconnect import backoff_delay
 from ticker.hub import Batch, Selection
 from ticker.ratelimit_log import RateLimitedLog
 
 logger = logging.getLogger("ticker.backplane.publisher")
-
-RETRY_BASE_DELAY = 0.1
-RETRY_MAX_DELAY = 5.0
-"""Seconds between attempts to reach Redis again: exponential from the base up to the max."""
-
 
 class StreamPublisher:
     """Appends the hub's batches to ``stream``, trimmed to about ``max_length`` entries."""
@@ -54,8 +46,7 @@ class StreamPublisher:
         self.appended_batches = 0
         self.dropped_ticks = 0
         """Ticks that never reached the stream because the queue was full while Redis was away."""
-        self.lost_since: float | None = None
-        """When Redis stopped answering (``time.monotonic``), or None while it answers."""
+        self.outage = Outage(logger)
         self._wake = asyncio.Event()
         self._drop_log = RateLimitedLog(logger)
 
@@ -88,7 +79,6 @@ class StreamPublisher:
         was unreachable. A batch may be appended twice when a connection breaks after
         Redis stored it but before the reply came; nodes skip seqs they already have.
         """
-        attempt = 0
         while True:
             if not self.pending:
                 self._wake.clear()
@@ -98,14 +88,10 @@ class StreamPublisher:
             try:
                 await self._append(batches)
             except RedisError as exc:
-                self._note_lost(exc)
-                await asyncio.sleep(
-                    backoff_delay(attempt, RETRY_BASE_DELAY, RETRY_MAX_DELAY, random.random)
-                )
-                attempt += 1
+                consequence = "queueing up to %d batches, reconnecting"
+                await self.outage.retry_later(exc, consequence, self.max_pending)
                 continue
-            attempt = 0
-            self._note_back(len(batches))
+            self.outage.end("appended %d queued batches", len(batches))
             # deliver may have dropped old batches while the append was in flight.
             last = batches[-1].cursor
             while self.pending and self.pending[0].cursor <= last:
@@ -118,7 +104,7 @@ class StreamPublisher:
             self.pending.clear()
 
     async def _append(self, batches: list[Batch]) -> None:
-        if self.lost_since is not None and self.lock is not None:
+        if self.outage.ongoing and self.lock is not None:
             await self.lock.renew()
         pipeline = self.client.pipeline(transaction=False)
         for batch in batches:
@@ -130,23 +116,3 @@ class StreamPublisher:
             )
         await pipeline.execute()
         self.appended_batches += len(batches)
-
-    def _note_lost(self, exc: Exception) -> None:
-        if self.lost_since is None:
-            self.lost_since = time.monotonic()
-            logger.warning(
-                "lost the backplane: %s; queueing up to %d batches and reconnecting",
-                exc,
-                self.max_pending,
-            )
-        else:
-            logger.debug("backplane still unreachable: %s", exc)
-
-    def _note_back(self, appended: int) -> None:
-        if self.lost_since is not None:
-            logger.info(
-                "backplane reachable again after %.1f s; appended %d queued batches",
-                time.monotonic() - self.lost_since,
-                appended,
-            )
-            self.lost_since = None
