@@ -149,6 +149,12 @@ async def start_backplane(
     return Backplane(redis, url, config, feed, node, trackers)
 
 
+async def restart_redis(tmp_path: Path, started: Started, backplane: Backplane) -> None:
+    """Start an empty Redis on the port of ``backplane``'s, which the test killed."""
+    port = int(backplane.url.rsplit(":", 1)[1].split("/")[0])
+    started.add((await off_loop(lambda: start_redis(tmp_path, port)))[0])
+
+
 # Start-up errors
 
 
@@ -272,8 +278,7 @@ async def test_redis_lost_and_back_without_gap(tmp_path: Path, started: Started)
     # The node keeps serving what it has while Redis is away.
     assert await latest_cursor(node.base_url) >= cursor
 
-    port = int(backplane.url.rsplit(":", 1)[1].split("/")[0])
-    started.add((await off_loop(lambda: start_redis(tmp_path, port)))[0])
+    await restart_redis(tmp_path, started, backplane)
     await eventually(lambda: "reachable again" in output(node), timeout=20 * TIME_UNIT)
     cursor = await latest_cursor(node.base_url)
     await asyncio.gather(*(tracker.receive_until(cursor + 30) for tracker in trackers))
@@ -283,6 +288,27 @@ async def test_redis_lost_and_back_without_gap(tmp_path: Path, started: Started)
         await tracker.client.close()
     assert output(node).count("lost the backplane") == 1
     assert "missed seq" not in output(node)
+
+
+@pytest.mark.gen_test(timeout=90 * TIME_UNIT)
+async def test_redis_lost_too_long_declares_gap(tmp_path: Path, started: Started) -> None:
+    # The stream, and so the feed's queue, holds 10 batches: 0.2 s of ticks.
+    short_history = BACKPLANE_CONFIG.replace("history_size = 300", "history_size = 30")
+    backplane = await start_backplane(tmp_path, started, short_history)
+    feed, node, trackers = backplane.feed, backplane.node, backplane.trackers
+
+    backplane.redis.kill()
+    await eventually(lambda: "backplane queue full" in output(feed), timeout=10 * TIME_UNIT)
+    await restart_redis(tmp_path, started, backplane)
+    await eventually(lambda: "reachable again" in output(node), timeout=20 * TIME_UNIT)
+
+    # The node saw the hole in the seqs and declared it; every client resumes into a reset.
+    await asyncio.gather(*(tracker.receive_until(0, resets=1) for tracker in trackers))
+    assert "missed seq" in output(node)
+    for tracker in trackers:
+        assert tracker.resets == 1, tracker.name
+        assert tracker.epochs == [tracker.epochs[0]] * 2, tracker.name
+        await tracker.client.close()
 
 
 @pytest.mark.gen_test(timeout=120 * TIME_UNIT)
