@@ -8,7 +8,8 @@ For each process count it starts redis-server, ``ticker feed``, ``ticker serve -
 --backplane URL`` and nginx with deploy/nginx.conf, all on free loopback ports (the process
 helpers of tests/cluster.py), then runs ``ticker bench --url NGINX`` for each transport and
 client count, ``--repeats`` times, one JSON file per run. It prints one row per process count,
-transport and client count with the median p99 and the worst loss over the repeats.
+transport and client count with the median p99, the worst loss over the repeats and the median CPU use of
+the server processes.
 
 ``--cost`` instead measures the CPU time per tick of each process with no clients connected:
 a plain ``ticker serve`` against the feed, Redis and a node of the backplane.
@@ -90,14 +91,27 @@ def child_pids(process_log: str) -> list[int]:
     return []
 
 
-def run_bench(url: str, transport: str, clients: int, duration: float, out: Path) -> dict:
+def run_bench(
+    url: str, transport: str, clients: int, duration: float, out: Path, servers: list[int]
+) -> dict:
+    """Run one ``ticker bench`` and return its result, with the CPU use of the ``servers`` pids
+    over the whole run (connecting and warm-up included), 100 % being one core."""
     command = [
         str(REPO / ".venv/bin/ticker"), "bench", "--url", url, "--transports", transport,
         "--clients", str(clients), "--duration", str(duration), "--warmup", "3",
         "--json", str(out),
     ]  # fmt: skip
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=600)
+    cpu_before = sum(cpu_seconds(pid) for pid in servers)
+    started = time.monotonic()
+    finished = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600
+    )
+    if finished.returncode != 0:
+        return {"error": finished.stderr.strip().splitlines()[-1]}
+    elapsed = time.monotonic() - started
+    cpu = sum(cpu_seconds(pid) for pid in servers) - cpu_before
     result: dict = json.loads(out.read_text())["transports"][transport]
+    result["servers_cpu_percent"] = round(100 * cpu / elapsed, 1)
     return result
 
 
@@ -112,13 +126,17 @@ def scale_out(args: argparse.Namespace) -> None:
             feed = start_feed(tmp_path, config, redis_url)
             node = start_node(tmp_path, config, redis_url, processes=processes)
             nginx, url = start_nginx(tmp_path, [port_of(node)])
+            servers = child_pids("".join(node.lines)) if processes > 1 else [node.pid]
             try:
                 for transport in args.transports:
                     for clients in args.clients:
                         runs = []
                         for repeat in range(args.repeats):
                             name = f"p{processes}-{transport}-c{clients}-r{repeat}.json"
-                            runs.append(run_bench(url, transport, clients, args.duration, out / name))
+                            path = out / name
+                            runs.append(
+                                run_bench(url, transport, clients, args.duration, path, servers)
+                            )
                         rows.append(summarize(processes, transport, clients, runs))
                         print(format_row(rows[-1]), flush=True)
             finally:
@@ -128,6 +146,10 @@ def scale_out(args: argparse.Namespace) -> None:
 
 
 def summarize(processes: int, transport: str, clients: int, runs: list[dict]) -> dict:
+    errors = [run["error"] for run in runs if "error" in run]
+    if errors:
+        return {"processes": processes, "transport": transport, "clients": clients,
+                "error": f"{len(errors)} of {len(runs)} runs failed: {errors[0]}"}  # fmt: skip
     return {
         "processes": processes,
         "transport": transport,
@@ -139,14 +161,17 @@ def summarize(processes: int, transport: str, clients: int, runs: list[dict]) ->
         "p50_ms": statistics.median(run["latency_ms"]["p50"] for run in runs),
         "p99_ms": statistics.median(run["latency_ms"]["p99"] for run in runs),
         "p99_ms_runs": [run["latency_ms"]["p99"] for run in runs],
+        "servers_cpu_percent": statistics.median(run["servers_cpu_percent"] for run in runs),
     }
 
 
 def format_row(row: dict) -> str:
+    if "error" in row:
+        return f"| {row['processes']} | {row['transport']} | {row['clients']} | {row['error']} |"
     cells = [
         row["processes"], row["transport"], row["clients"], row["missing"], row["duplicated"],
         row["resets"], row["conflated"], row["p50_ms"], row["p99_ms"],
-        " / ".join(str(value) for value in row["p99_ms_runs"]),
+        " / ".join(str(value) for value in row["p99_ms_runs"]), row["servers_cpu_percent"],
     ]  # fmt: skip
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
