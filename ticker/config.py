@@ -28,6 +28,8 @@ class ServerConfig:
     port: int = 8888
     max_clients: int = 10000
     """Hub subscriptions at once: WebSocket clients plus waiting long-polls."""
+    shutdown_timeout: float = 5.0
+    """Seconds a stop waits for clients to finish closing before it drops them."""
     xheaders: bool = False
     """Take the client address from ``X-Real-IP`` or ``X-Forwarded-For``; turn on only behind a
     reverse proxy that sets them, or clients can pick their own address."""
@@ -243,6 +245,7 @@ class _Validator:
         if not 0 <= server.port <= 65535:
             raise self.fail(f"{name}.port", f"expected a port from 0 to 65535, got {server.port}")
         self.require_positive(server.max_clients, f"{name}.max_clients")
+        self.require_positive(server.shutdown_timeout, f"{name}.shutdown_timeout")
 
     def check_feed(self, feed: FeedConfig, name: str) -> None:
         self.require_positive(feed.tick_interval, f"{name}.tick_interval")

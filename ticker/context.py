@@ -26,6 +26,9 @@ class StreamingConnection(Protocol):
     closed: asyncio.Future[None]
     """Resolved once the connection has closed, so that shutdown can wait for it."""
 
+    def abort(self) -> None:
+        """Drop the connection at once, for a client that does not finish closing."""
+
 
 @dataclass
 class ServerContext:

@@ -16,10 +16,6 @@ from ticker.feed import Feed, PriceModel
 
 logger = logging.getLogger("ticker.server")
 
-SHUTDOWN_TIMEOUT = 5.0
-"""Seconds that stopping waits for WebSocket and SSE clients to finish closing."""
-
-
 class TickerServer:
     """Serves ``config`` on ``host``:``port``; ``port`` 0 picks a free port.
 
@@ -84,21 +80,24 @@ class TickerServer:
             self.http_server.stop()
         await self.feed.stop()
 
+        # Each wait is bounded, so a client that never answers cannot hold the stop.
+        timeout = self.config.server.shutdown_timeout
         streams = [connection.closed for connection in self.context.open_connections]
         self.hub.close()
         if streams:
-            done, pending = await asyncio.wait(streams, timeout=SHUTDOWN_TIMEOUT)
+            done, pending = await asyncio.wait(streams, timeout=timeout)
             if pending:
                 logger.warning(
-                    "%d streaming clients did not finish closing within %.0f s",
+                    "%d streaming clients did not finish closing within %g s; dropping them",
                     len(pending),
-                    SHUTDOWN_TIMEOUT,
+                    timeout,
                 )
+                for connection in list(self.context.open_connections):
+                    connection.abort()
+                await asyncio.wait(pending, timeout=timeout)
         if self.http_server is not None:
             try:
-                await asyncio.wait_for(
-                    self.http_server.close_all_connections(), timeout=SHUTDOWN_TIMEOUT
-                )
+                await asyncio.wait_for(self.http_server.close_all_connections(), timeout=timeout)
             except TimeoutError:
-                logger.warning("open HTTP connections did not close within %.0f s", SHUTDOWN_TIMEOUT)
+                logger.warning("open HTTP connections did not close within %g s", timeout)
         logger.info("ticker stopped")

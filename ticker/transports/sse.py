@@ -268,6 +268,11 @@ class SseHandler(JsonHandler):
         if not self.closed.done():
             self.closed.set_result(None)
 
+    def abort(self) -> None:
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
+
     def end_stream(self) -> None:
         if self.subscription is not None:
             self.subscription.close()

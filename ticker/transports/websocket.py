@@ -310,6 +310,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.end_subscription()
         self.close(code, reason)
 
+    def abort(self) -> None:
+        stream = getattr(self.ws_connection, "stream", None)
+        if stream is not None:
+            stream.close()
+        # Tornado runs on_close from here; a closed stream alone may go unnoticed until the
+        # close handshake's own timeout.
+        self.on_connection_close()
+
     def end_subscription(self) -> None:
         if self.subscription is not None:
             self.subscription.close()
