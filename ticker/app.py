@@ -21,6 +21,7 @@ from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.hub import Hub
 from ticker.http import NotFoundHandler, log_request
+from ticker.pages import StaticPageHandler
 from ticker.resources import web_root
 from ticker.transports.base import Transport
 from ticker.transports.registry import discover_transports, select_transports
@@ -54,6 +55,7 @@ def make_app(
     settings: dict[str, Any] = {
         "static_path": str(web_root()),
         "static_url_prefix": "/static/",
+        "static_handler_class": StaticPageHandler,
         "default_handler_class": NotFoundHandler,
         "default_handler_args": shared,
         "log_function": log_request,

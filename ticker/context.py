@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ticker.access import AccessControl
 from ticker.config import Config
 from ticker.feed import Feed
 from ticker.hub import Hub
@@ -32,6 +34,11 @@ class ServerContext:
     """The feed publishing into ``hub``, when there is one, for its lag in ``/api/stats``."""
     shutting_down: bool = False
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @functools.cached_property
+    def access(self) -> AccessControl:
+        """The access rules of ``config.access``, with their refusal counters."""
+        return AccessControl(self.config.access)
 
     def new_client_id(self, prefix: str) -> str:
         """Return a short id such as ``ws-7`` for the connection log."""

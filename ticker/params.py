@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ticker.errors import InvalidRequest
+from ticker.errors import InvalidRequest, NotEntitled
 from ticker.hub import Hub, Symbols
 
 ALL_SYMBOLS = "*"
@@ -18,20 +18,40 @@ _CURSOR = re.compile(r"[0-9]+")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-def parse_symbols(raw: str | None, hub: Hub) -> Symbols:
-    """Parse a comma-separated ``symbols`` parameter; None, ``""`` or ``*`` mean all."""
+def parse_symbols(raw: str | None, hub: Hub, entitlement: Symbols = None) -> Symbols:
+    """Parse a comma-separated ``symbols`` parameter; None, ``""`` or ``*`` mean all.
+
+    With an API key's ``entitlement``, "all" means all that it covers, and a symbol outside it
+    raises NotEntitled.
+    """
     if raw is None or raw.strip() in ("", ALL_SYMBOLS):
-        return None
+        return entitlement
     names = [name.strip() for name in raw.split(",")]
     if any(not name for name in names):
         raise InvalidRequest(
             f"invalid symbols {raw!r}: expected comma-separated symbols such as AAPL,MSFT"
         )
+    return validate_entitled(names, hub, entitlement)
+
+
+def validate_entitled(names: list[str], hub: Hub, entitlement: Symbols) -> frozenset[str]:
+    """Return ``names`` as a set; raise NotEntitled for names outside ``entitlement``, first.
+
+    Checking the entitlement before the hub means a restricted key learns nothing about the
+    symbols it does not cover, not even whether they exist.
+    """
+    if entitlement is not None:
+        outside = sorted(set(names) - entitlement)
+        if outside:
+            raise NotEntitled(outside)
     return hub.validate_symbols(names)
 
 
-def parse_symbol_list(value: object, hub: Hub) -> Symbols:
-    """Parse the ``symbols`` list of a WebSocket message; ``["*"]`` means all."""
+def parse_symbol_list(value: object, hub: Hub, entitlement: Symbols = None) -> Symbols:
+    """Parse the ``symbols`` list of a WebSocket message; ``["*"]`` means all.
+
+    ``entitlement`` applies as in parse_symbols.
+    """
     if not isinstance(value, list) or not value:
         raise InvalidRequest(
             f'invalid symbols {value!r}: expected a non-empty list such as ["AAPL", "MSFT"]'
@@ -40,8 +60,8 @@ def parse_symbol_list(value: object, hub: Hub) -> Symbols:
         if not isinstance(name, str):
             raise InvalidRequest(f"invalid symbol {name!r}: expected a string such as \"AAPL\"")
     if ALL_SYMBOLS in value:
-        return None
-    return hub.validate_symbols(value)
+        return entitlement
+    return validate_entitled(value, hub, entitlement)
 
 
 def parse_cursor(raw: str | None) -> int | None:

@@ -55,7 +55,7 @@ class LongPollHandler(JsonHandler):
         hub = self.context.hub
         self.client_id = self.context.new_client_id("lp")
         try:
-            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+            symbols = parse_symbols(self.get_query_argument("symbols", None), hub, self.grant.symbols)
             cursor = parse_cursor(self.get_query_argument("cursor", None))
             timeout = self.hold_timeout()
         except InvalidRequest as exc:

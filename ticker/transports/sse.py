@@ -36,13 +36,14 @@ class SseHandler(JsonHandler):
     """``GET /sse``: a ``text/event-stream`` of ``snapshot``, ``ticks`` and ``reset`` events."""
 
     subscription: Subscription | None = None
+    transport_name = NAME
 
     async def get(self) -> None:
         hub = self.context.hub
         self.client_id = self.context.new_client_id("sse")
         self.stats = self.context.stats.transport(NAME)
         try:
-            symbols = parse_symbols(self.get_query_argument("symbols", None), hub)
+            symbols = parse_symbols(self.get_query_argument("symbols", None), hub, self.grant.symbols)
         except InvalidRequest as exc:
             self.reject(400, str(exc))
             return
