@@ -41,6 +41,7 @@ KEYED_PATHS = [
     "/api/symbols",
     "/api/snapshot",
     "/api/stats",
+    "/metrics",
     "/long-poll?timeout=0",
     "/poll",
     "/sse",
@@ -134,6 +135,13 @@ async def test_key_by_header_or_query(base: str) -> None:
     by_query = await fetch(f"{base}/api/snapshot?key={FULL_KEY}")
     assert by_header.code == 200
     assert by_query.code == 200
+
+
+@pytest.mark.gen_test
+async def test_metrics_and_healthz_with_key(base: str) -> None:
+    assert (await fetch(base + "/metrics", headers=bearer(FULL_KEY))).code == 200
+    # No feed runs in this app, so the health check fails, but without asking for a key.
+    assert (await fetch(base + "/healthz")).code == 503
 
 
 def test_find_key_checks_every_key(config: Config) -> None:
