@@ -82,9 +82,10 @@ def fast_config_text() -> str:
 
 
 def config_text_enabling(names: list[str]) -> str:
-    """Return the fast config with ``transports.enabled`` set to ``names``."""
+    """Return the fast config with ``transports.enabled`` (the one array-valued ``enabled``) set
+    to ``names``."""
     text, count = re.subn(
-        r"(?m)^enabled\s*=.*$", f"enabled = {json.dumps(names)}", fast_config_text()
+        r"(?m)^enabled\s*=\s*\[.*$", f"enabled = {json.dumps(names)}", fast_config_text()
     )
     assert count == 1, f"expected one enabled line in {CONFIG_PATH}, found {count}"
     return text
@@ -181,7 +182,7 @@ def open_dashboard(
     try:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_function(
-            "document.body.dataset.ready === 'true'", timeout=PAGE_LOAD_TIMEOUT_MS
+            "() => document.body.dataset.ready === 'true'", timeout=PAGE_LOAD_TIMEOUT_MS
         )
         yield page, record
     finally:
@@ -482,7 +483,7 @@ def test_server_restart_reconnects(browser, server, tmp_path: Path, transport: s
 
         assert server.stop() == 0
 
-        page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
+        page.wait_for_function("() => document.getElementById('status').dataset.state === 'reconnecting'")
         assert page.locator("#figures").get_attribute("data-stale") == "true"
         assert "Reconnecting" in page.locator("#status-text").text_content()
 
@@ -554,8 +555,8 @@ def test_websocket_resumes_after_drop(browser, server) -> None:
         epoch = page.locator("#epoch").text_content()
 
         page_sides[0].close(code=4000, reason="dropped by the test")
-        page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
-        page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+        page.wait_for_function("() => document.getElementById('status').dataset.state === 'reconnecting'")
+        page.wait_for_function("() => document.getElementById('status').dataset.state === 'live'")
         wait_for_price_change(page)
 
         # The relay may have taken a message from the server that never reached the page
@@ -651,7 +652,7 @@ def test_compare_shows_every_transport(page_and_record, server) -> None:
 
     page.click("#compare-link")
     page.wait_for_url(f"**{COMPARE_PATH}")
-    page.wait_for_function("document.body.dataset.ready === 'true'")
+    page.wait_for_function("() => document.body.dataset.ready === 'true'")
     wait_for_compare_figures(page, names)
     wait_for_clock_estimate(page)
 

@@ -11,6 +11,7 @@ from ticker.context import ServerContext
 from ticker.errors import InvalidRequest
 from ticker.hub import encode_ticks
 from ticker.http import JsonHandler
+from ticker.pages import set_page_headers
 from ticker.params import parse_symbols
 from ticker.resources import web_root
 
@@ -22,9 +23,11 @@ class SymbolsHandler(JsonHandler):
     """``GET /api/symbols``: the configured symbols with names and start prices."""
 
     def get(self) -> None:
+        entitlement = self.grant.symbols
         symbols = [
             {"symbol": entry.symbol, "name": entry.name, "start_price": entry.price}
             for entry in self.context.config.symbols
+            if entitlement is None or entry.symbol in entitlement
         ]
         self.write_json({"symbols": symbols})
 
@@ -38,6 +41,7 @@ class SnapshotHandler(JsonHandler):
             symbols = parse_symbols(
                 self.get_query_argument("symbols", None),
                 hub,
+                self.grant.symbols,
                 self.context.config.limits.max_symbols_per_subscription,
             )
         except InvalidRequest as exc:
@@ -59,6 +63,8 @@ class IndexHandler(JsonHandler):
     The page is read once, when the application is built, so no request reads the disk.
     """
 
+    requires_key = False
+
     def initialize(self, context: ServerContext, page: bytes) -> None:  # type: ignore[override]
         super().initialize(context)
         self.page = page
@@ -66,6 +72,7 @@ class IndexHandler(JsonHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
+        set_page_headers(self)
 
     def get(self) -> None:
         self.finish(self.page)
@@ -77,6 +84,8 @@ def read_index_page() -> bytes:
 
 class TransportsHandler(JsonHandler):
     """``GET /api/transports``: the enabled transports, in the dashboard's menu order."""
+
+    requires_key = False
 
     def initialize(  # type: ignore[override]
         self, context: ServerContext, transports: Sequence[Transport]
@@ -99,6 +108,8 @@ class TransportsHandler(JsonHandler):
 
 class TransportModuleHandler(JsonHandler):
     """The browser module of one transport, read when the application is built."""
+
+    requires_key = False
 
     def initialize(self, context: ServerContext, source: bytes) -> None:  # type: ignore[override]
         super().initialize(context)
@@ -138,6 +149,8 @@ class StatsHandler(JsonHandler):
 
 class TimeHandler(JsonHandler):
     """``GET /api/time``: the server's clock in ms since the Unix epoch, for clock alignment."""
+
+    requires_key = False
 
     def get(self) -> None:
         self.write_json({"server_time_ms": time.time() * 1000.0})

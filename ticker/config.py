@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ticker.access_config import AccessConfig, parse_access
 from ticker.errors import ConfigError
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9.\-]{1,10}")
@@ -116,6 +117,7 @@ class Config:
     sse: SseConfig = SseConfig()
     limits: LimitsConfig = LimitsConfig()
     transports: TransportsConfig = TransportsConfig()
+    access: AccessConfig = AccessConfig()
     source: str = "<defaults>"
     """The file this config was read from, for messages and logs."""
 
@@ -175,7 +177,7 @@ class _Validator:
                 table, key, TransportsConfig, self.check_transports
             ),
         }
-        self.reject_unknown(data, [*sections, "symbols"], prefix="")
+        self.reject_unknown(data, [*sections, "symbols", "access"], prefix="")
 
         values: dict[str, Any] = {}
         for name, build in sections.items():
@@ -184,6 +186,8 @@ class _Validator:
                 raise self.fail(name, f"expected a table [{name}], got {_describe(table)}")
             values[name] = build(table, name)
         values["symbols"] = self.symbols(data.get("symbols"))
+        symbol_names = tuple(entry.symbol for entry in values["symbols"])
+        values["access"] = parse_access(data.get("access", {}), symbol_names, self.source, self.fail)
         return Config(source=self.source, **values)
 
     def reject_unknown(self, table: Mapping[str, Any], known: list[str], prefix: str) -> None:

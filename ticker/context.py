@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ticker.access import AccessControl
 from ticker.config import Config
 from ticker.errors import REFUSED_ADDRESS_LIMIT, REFUSED_SERVER_FULL
 from ticker.feed import Feed
@@ -44,6 +46,11 @@ class ServerContext:
     address_limits: AddressLimits = field(default_factory=AddressLimits)
     refusal_log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(refusal_logger))
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @functools.cached_property
+    def access(self) -> AccessControl:
+        """The access rules of ``config.access``, with their refusal counters."""
+        return AccessControl(self.config.access)
 
     def new_client_id(self, prefix: str) -> str:
         """Return a short id such as ``ws-7`` for the connection log."""

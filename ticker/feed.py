@@ -111,6 +111,11 @@ class Feed:
         """How late the last step ran after its deadline, in seconds."""
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether the publishing loop is alive: started, not stopped, and not ended by an error."""
+        return self._task is not None and not self._task.done()
+
     def start(self) -> None:
         """Start publishing on the running event loop; idempotent."""
         if self._task is None:

@@ -8,6 +8,15 @@ from typing import Any
 
 import tornado.web
 
+from ticker.access import (
+    OPEN,
+    Grant,
+    admit,
+    allow_cross_origin,
+    answer_preflight,
+    hide_key,
+    redact_uri,
+)
 from ticker.context import ServerContext
 
 access_log = logging.getLogger("tornado.access")
@@ -17,9 +26,28 @@ class JsonHandler(tornado.web.RequestHandler):
     """A handler whose every response, errors included, is JSON that no cache stores."""
 
     context: ServerContext
+    requires_key = True
+    """Whether an API key is required when ``access.enabled`` is on; pages and clocks opt out."""
+    grant: Grant = OPEN
 
     def initialize(self, context: ServerContext) -> None:
         self.context = context
+
+    def prepare(self) -> None:
+        allow_cross_origin(self, self.context.access)
+        if self.request.method == "OPTIONS":
+            return
+        if not self.requires_key:
+            hide_key(self.request)
+            return
+        # A transport handler has a transport_name, under which its refusals are counted.
+        grant = admit(self, self.context, getattr(self, "transport_name", None))
+        if grant is not None:
+            self.grant = grant
+
+    def options(self, *args: str) -> None:
+        """Respond to a CORS preflight as ``access.cors_origins`` allows."""
+        answer_preflight(self, self.context)
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -46,6 +74,7 @@ class JsonHandler(tornado.web.RequestHandler):
             error = exc_info[1]
             if error.log_message and status_code < 500:
                 message = error.log_message % error.args if error.args else error.log_message
+        allow_cross_origin(self, self.context.access)
         self.finish(json.dumps({"error": message}))
 
     def reject(self, status_code: int, message: str) -> None:
@@ -65,11 +94,16 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     """Log each finished request.
 
     Success is DEBUG because long-polls finish on every tick, and so are the 503 responses that
-    an orderly shutdown sends to waiting polls.
+    an orderly shutdown sends to waiting polls, and health probes, which a load balancer sends
+    every few seconds whatever their answer (a handler marks itself with ``is_probe``).
     """
     status = handler.get_status()
     context: ServerContext | None = getattr(handler, "context", None)
-    if status < 400 or (status == 503 and context is not None and context.shutting_down):
+    if (
+        status < 400
+        or getattr(handler, "is_probe", False)
+        or (status == 503 and context is not None and context.shutting_down)
+    ):
         level = logging.DEBUG
     elif status < 500:
         level = logging.INFO
@@ -78,7 +112,17 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     else:
         level = logging.ERROR
     if access_log.isEnabledFor(level):
-        duration_ms = 1000.0 * handler.request.request_time()
+        request = handler.request
+        duration_ms = 1000.0 * request.request_time()
+        # Keys in the query string are cut; the client id ties the line to the connection log.
+        client_id = getattr(handler, "client_id", None) or "-"
         access_log.log(
-            level, "%d %s %.1f ms", status, handler._request_summary(), duration_ms
+            level,
+            "%d %s %s (%s) %s %.1f ms",
+            status,
+            request.method,
+            redact_uri(request.uri or ""),
+            request.remote_ip,
+            client_id,
+            duration_ms,
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ticker.errors import REFUSED_TOO_MANY_SYMBOLS, InvalidRequest, LimitExceeded
+from ticker.errors import REFUSED_TOO_MANY_SYMBOLS, InvalidRequest, LimitExceeded, NotEntitled
 from ticker.hub import Hub, Symbols
 
 ALL_SYMBOLS = "*"
@@ -18,26 +18,44 @@ _CURSOR = re.compile(r"[0-9]+")
 _SECONDS = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
 
 
-def parse_symbols(raw: str | None, hub: Hub, max_count: int | None = None) -> Symbols:
+def parse_symbols(
+    raw: str | None, hub: Hub, entitlement: Symbols = None, max_count: int | None = None
+) -> Symbols:
     """Parse a comma-separated ``symbols`` parameter; None, ``""`` or ``*`` mean all.
 
-    Raises LimitExceeded when it names more than ``max_count`` symbols.
+    With an API key's ``entitlement``, "all" means all that it covers, and a symbol outside it
+    raises NotEntitled. Raises LimitExceeded when it names more than ``max_count`` symbols.
     """
     if raw is None or raw.strip() in ("", ALL_SYMBOLS):
-        return None
+        return entitlement
     names = [name.strip() for name in raw.split(",")]
     check_count(len(names), max_count)
     if any(not name for name in names):
         raise InvalidRequest(
             f"invalid symbols {raw!r}: expected comma-separated symbols such as AAPL,MSFT"
         )
+    return validate_entitled(names, hub, entitlement)
+
+
+def validate_entitled(names: list[str], hub: Hub, entitlement: Symbols) -> frozenset[str]:
+    """Return ``names`` as a set; raise NotEntitled for names outside ``entitlement``, first.
+
+    Checking the entitlement before the hub means a restricted key learns nothing about the
+    symbols it does not cover, not even whether they exist.
+    """
+    if entitlement is not None:
+        outside = sorted(set(names) - entitlement)
+        if outside:
+            raise NotEntitled(outside)
     return hub.validate_symbols(names)
 
 
-def parse_symbol_list(value: object, hub: Hub, max_count: int | None = None) -> Symbols:
+def parse_symbol_list(
+    value: object, hub: Hub, entitlement: Symbols = None, max_count: int | None = None
+) -> Symbols:
     """Parse the ``symbols`` list of a WebSocket message; ``["*"]`` means all.
 
-    Raises LimitExceeded when it names more than ``max_count`` symbols.
+    ``entitlement`` and ``max_count`` apply as in parse_symbols.
     """
     if not isinstance(value, list) or not value:
         raise InvalidRequest(
@@ -48,8 +66,8 @@ def parse_symbol_list(value: object, hub: Hub, max_count: int | None = None) -> 
         if not isinstance(name, str):
             raise InvalidRequest(f"invalid symbol {name!r}: expected a string such as \"AAPL\"")
     if ALL_SYMBOLS in value:
-        return None
-    return hub.validate_symbols(value)
+        return entitlement
+    return validate_entitled(value, hub, entitlement)
 
 
 def check_count(count: int, max_count: int | None) -> None:

@@ -75,7 +75,10 @@ class LongPollHandler(JsonHandler):
         limits = self.context.config.limits
         try:
             symbols = parse_symbols(
-                self.get_query_argument("symbols", None), hub, limits.max_symbols_per_subscription
+                self.get_query_argument("symbols", None),
+                hub,
+                self.grant.symbols,
+                limits.max_symbols_per_subscription,
             )
             cursor = parse_cursor(self.get_query_argument("cursor", None))
             timeout = self.hold_timeout()

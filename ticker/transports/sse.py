@@ -56,6 +56,7 @@ class SseHandler(JsonHandler):
     subscription: Subscription | None = None
     address: str | None = None
     """The client address while it counts against the per-address limit."""
+    transport_name = NAME
 
     async def get(self) -> None:
         hub = self.context.hub
@@ -65,7 +66,10 @@ class SseHandler(JsonHandler):
         limits = self.context.config.limits
         try:
             symbols = parse_symbols(
-                self.get_query_argument("symbols", None), hub, limits.max_symbols_per_subscription
+                self.get_query_argument("symbols", None),
+                hub,
+                self.grant.symbols,
+                limits.max_symbols_per_subscription,
             )
         except LimitExceeded as exc:
             self.context.refused(NAME, exc.kind, self.client_id, peer, str(exc))

@@ -19,6 +19,7 @@ from typing import Any
 
 import tornado.websocket
 
+from ticker.access import OPEN, admit
 from ticker.api import snapshot_body
 from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
@@ -75,6 +76,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.disconnect_kind: str | None = None
         self.closed = asyncio.get_running_loop().create_future()
         """Resolved when the connection has closed, for an orderly shutdown."""
+
+    def prepare(self) -> None:
+        # Before the upgrade, so that a refusal is a plain HTTP 401 or 403 with a JSON body.
+        grant = admit(self, self.context, NAME, check_origin=True)
+        self.grant = grant if grant is not None else OPEN
+
+    def check_origin(self, origin: str) -> bool:
+        return self.context.access.websocket_origin_allowed(origin, self.request.headers.get("Host"))
 
     def open(self, *args: str, **kwargs: str) -> None:
         self.opened_at = asyncio.get_running_loop().time()
@@ -148,7 +157,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         """
         assert self.subscription is not None
         hub = self.context.hub
-        requested = parse_symbol_list(value, hub, self.max_symbols)
+        requested = parse_symbol_list(value, hub, self.grant.symbols, self.max_symbols)
         resume = parse_resume(epoch, cursor)
         current = self.subscription.symbols
         if requested is None or current is None:
@@ -196,7 +205,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def unsubscribe(self, value: Any) -> None:
         assert self.subscription is not None
         hub = self.context.hub
-        removed = parse_symbol_list(value, hub, self.max_symbols)
+        removed = parse_symbol_list(value, hub, self.grant.symbols, self.max_symbols)
         current = self.subscription.symbols
         if removed is None:
             self.subscription.update(frozenset())

@@ -1,3 +1,4 @@
+import { AccessDeniedError, keepKeyInLinks } from "./access.js";
 import { ClockSync } from "./clock.js";
 import { ClockView } from "./clockview.js";
 import { LatencyView } from "./latencyview.js";
@@ -186,10 +187,21 @@ async function main() {
   clockView.show(clock.state);
   clock.onChange((state) => clockView.show(state));
   clock.start();
-  const [registry, symbols] = await Promise.all([
-    loadWithStatus("the transport list", () => TransportRegistry.load()),
-    loadWithStatus("the symbol list", fetchSymbols),
-  ]);
+  keepKeyInLinks(document.querySelectorAll(".page-nav a"));
+  let registry;
+  let symbols;
+  try {
+    [registry, symbols] = await Promise.all([
+      loadWithStatus("the transport list", () => TransportRegistry.load()),
+      loadWithStatus("the symbol list", fetchSymbols, {
+        isPermanent: (error) => error instanceof AccessDeniedError,
+      }),
+    ]);
+  } catch (error) {
+    showStatus({ state: "error", epoch: null, reason: error.message });
+    document.body.dataset.ready = "true";
+    return;
+  }
   if (registry.entries.length === 0) {
     showStatus({ state: "error", epoch: null, reason: "the server has no transport enabled" });
     return;

@@ -1,3 +1,4 @@
+import { checkAccess, keyHeaders, pageKey } from "./access.js";
 import { Backoff } from "./backoff.js";
 
 /**
@@ -37,9 +38,14 @@ export async function loadWithRetry(
   }
 }
 
-/** Fetches the configured symbols from `GET /api/symbols`. */
+/**
+ * Fetches the symbols that the page's key may see (all configured symbols
+ * without access control) from `GET /api/symbols`. Throws an
+ * AccessDeniedError for a missing or invalid key.
+ */
 export async function fetchSymbols() {
-  const response = await fetch("/api/symbols", { cache: "no-store" });
+  const response = await fetch("/api/symbols", { cache: "no-store", headers: keyHeaders(pageKey()) });
+  await checkAccess(response);
   if (!response.ok) {
     throw new Error(`/api/symbols failed with HTTP ${response.status}`);
   }

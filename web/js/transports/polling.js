@@ -1,3 +1,4 @@
+import { keyHeaders } from "../access.js";
 import { buildUrl, checkResponse, readJson, reportRequestError } from "./http.js";
 import { estimateHeaderBytes } from "./traffic.js";
 import { Transport } from "./transport.js";
@@ -78,7 +79,7 @@ export class CursorPollingTransport extends Transport {
   async #get(path, params, signal) {
     const url = buildUrl(this.baseUrl, path, params, this.symbols);
     this.countTraffic({ requests: 1 });
-    const response = await fetch(url, { signal, cache: "no-store" });
+    const response = await fetch(url, { signal, cache: "no-store", headers: keyHeaders(this.accessKey) });
     this.countTraffic({ bytes: estimateHeaderBytes(response) });
     return checkResponse(response);
   }

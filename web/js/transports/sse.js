@@ -24,7 +24,12 @@ export default class ServerSentEventsTransport extends Transport {
   #epoch = null;
 
   open() {
-    const url = buildUrl(this.baseUrl, "/sse", { lastEventId: this.#lastEventId }, this.symbols);
+    const url = buildUrl(
+      this.baseUrl,
+      "/sse",
+      { lastEventId: this.#lastEventId, key: this.accessKey },
+      this.symbols,
+    );
     const source = new EventSource(url);
     const resuming = this.#lastEventId !== null;
     let opened = false;

@@ -1,3 +1,4 @@
+import { pageKey } from "../access.js";
 import { Backoff } from "../backoff.js";
 
 /**
@@ -32,9 +33,12 @@ export class Transport {
    * @param {object} options
    * @param {string} [options.baseUrl] origin of the ticker server; defaults to the page's origin
    * @param {Backoff} [options.backoff] reconnect delays; defaults to 0.5 s doubling up to 10 s
+   * @param {string|null} [options.accessKey] API key to send; defaults to the page URL's `?key=`
    */
-  constructor({ baseUrl = window.location.origin, backoff = new Backoff() } = {}) {
+  constructor({ baseUrl = window.location.origin, backoff = new Backoff(), accessKey = pageKey() } = {}) {
     this.baseUrl = baseUrl;
+    /** API key for a server with access control, or null. */
+    this.accessKey = accessKey;
     this.#backoff = backoff;
     /** Symbols to receive; an empty list means all symbols. */
     this.symbols = [];
