@@ -15,6 +15,10 @@ from conftest import SMALL_CONFIG, ManualPublisher, eventually, wait_for
 from test_sse import open_stream
 from ticker.access import AccessControl, redact_uri
 from ticker.config import Config, parse_config
+from ticker.clients.base import ClientRejected
+from ticker.clients.polling import long_poll_client, short_poll_client
+from ticker.clients.sse import SseClient
+from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
 
 FULL_KEY = "full-key-0123456789abcdef"
@@ -402,3 +406,30 @@ def test_redact_uri_cuts_every_spelling() -> None:
     assert redact_uri("/sse?monkey=abc") == "/sse?monkey=abc"
     assert redact_uri("/sse") == "/sse"
 
+
+
+@pytest.mark.parametrize("transport", ["websocket", "sse", "longpoll", "poll"])
+@pytest.mark.gen_test(timeout=30)
+async def test_python_clients_send_key(
+    base: str, publisher: ManualPublisher, transport: str
+) -> None:
+    clients = {
+        "websocket": WebSocketClient,
+        "sse": SseClient,
+        "longpoll": long_poll_client,
+        "poll": short_poll_client,
+    }
+    client = clients[transport](base, key=NARROW_KEY)  # type: ignore[operator]
+    await client.open()
+    snapshot = await wait_for(client.receive())
+    assert {tick["symbol"] for tick in snapshot.ticks} <= {"AAPL", "KO"}
+    publisher.publish({"AAPL": 101.0, "MSFT": 201.0})
+    event = await wait_for(client.receive())
+    assert [tick["symbol"] for tick in event.ticks] == ["AAPL"]
+    await client.close()
+
+    refused = clients[transport](base)  # type: ignore[operator]
+    with pytest.raises(ClientRejected, match="HTTP 401"):
+        await refused.open()
+        await wait_for(refused.receive())
+    await refused.close()

@@ -59,6 +59,11 @@ class Grant:
 OPEN = Grant(None, None)
 
 
+def key_note(key_name: str | None) -> str:
+    """Return `` with key NAME`` for a connection log line, or nothing with access control off."""
+    return f" with key {key_name}" if key_name else ""
+
+
 class AccessRefused(Exception):
     """A request is refused with ``status`` and ``message`` (sent as ``{"error": message}``)."""
 

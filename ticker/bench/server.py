@@ -102,7 +102,10 @@ class ServerProcess:
             match = LISTENING.search(text)
             if match:
                 return cls(process, match.group(1), config_path)
-        process.kill()
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass  # it exited on its own, as it does for an invalid config
         await process.wait()
         config_path.unlink(missing_ok=True)
         raise RuntimeError("ticker serve did not start:\n" + "".join(seen[-20:]))

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import tornado.ioloop
 import tornado.iostream
 
+from ticker.access import key_note
 from ticker.api import snapshot_body
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
@@ -118,7 +119,9 @@ class SseHandler(JsonHandler):
         self.context.open_connections.add(self)
         self.stats.requests += 1
         self.opened_at = loop.time()
-        logger.info("sse %s connected from %s", self.client_id, self.request.remote_ip)
+        logger.info(
+            "sse %s connected from %s%s", self.client_id, peer, key_note(self.grant.key_name)
+        )
 
         # The first events and the subscription are set up in one step of the event loop, so
         # the first live batch follows them with no gap and no repeat.

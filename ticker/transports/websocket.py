@@ -19,7 +19,7 @@ from typing import Any
 
 import tornado.websocket
 
-from ticker.access import OPEN, admit
+from ticker.access import OPEN, admit, key_note
 from ticker.api import snapshot_body
 from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
@@ -106,7 +106,9 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             return
         self.context.open_connections.add(self)
         self.stats.requests += 1
-        logger.info("websocket %s connected from %s", self.client_id, peer)
+        logger.info(
+            "websocket %s connected from %s%s", self.client_id, peer, key_note(self.grant.key_name)
+        )
 
     def on_message(self, message: str | bytes) -> None:
         if self.subscription is None or self.subscription.closed or self.check_slow():
