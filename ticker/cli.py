@@ -1,4 +1,4 @@
-"""The ``ticker`` command: ``serve`` and ``check-config``.
+"""The ``ticker`` command: ``serve``, ``check-config``, ``calibrate`` and ``bench``.
 
 This is the only module that configures logging handlers or writes to the terminal.
 """
@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticker.app import enabled_transports
+from ticker.bars import read_daily_prices
 from ticker.bench import command as bench_command
+from ticker.calibrate import symbols_block
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
 from ticker.resources import default_config_path
@@ -76,6 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=run_check_config)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="print [[symbols]] tables with volatility and drift estimated from daily prices",
+        allow_abbrev=False,
+    )
+    calibrate.add_argument(
+        "path", type=Path, help="CSV file with the columns symbol,date,open,high,low,close,volume"
+    )
+    calibrate.set_defaults(handler=run_calibrate)
+
     bench_command.add_parser(commands)
     return parser
 
@@ -109,6 +121,20 @@ def run_check_config(args: argparse.Namespace) -> int:
         f"{path}: valid, {len(config.symbols)} symbols: {', '.join(config.symbol_names())}; "
         f"transports: {', '.join(transport.name for transport in transports)}"
     )
+    return EXIT_OK
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    try:
+        prices = read_daily_prices(args.path)
+        block = symbols_block(prices)
+    except FileNotFoundError:
+        print(f"error: {args.path}: file not found", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(block, end="")
     return EXIT_OK
 
 
