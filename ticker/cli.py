@@ -20,6 +20,7 @@ from ticker.bench import command as bench_command
 from ticker.calibrate import symbols_block
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
+from ticker.reload import ConfigReloader
 from ticker.resources import default_config_path
 from ticker.server import TickerServer
 
@@ -150,11 +151,16 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         logger.error("invalid --port %d: expected a port from 0 to 65535", args.port)
         return EXIT_USAGE
-    return asyncio.run(serve(config, args.host, args.port))
+    return asyncio.run(serve(config, args.host, args.port, path))
 
 
-async def serve(config: Config, host: str | None, port: int | None) -> int:
-    """Run a server until SIGINT or SIGTERM; return the exit status."""
+async def serve(
+    config: Config, host: str | None, port: int | None, config_path: Path | None = None
+) -> int:
+    """Run a server until SIGINT or SIGTERM; return the exit status.
+
+    With ``config_path``, the server reloads its symbols when that file changes and on SIGHUP.
+    """
     try:
         server = TickerServer(config, host, port)
     except ConfigError as exc:
@@ -167,6 +173,9 @@ async def serve(config: Config, host: str | None, port: int | None) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
+    reloader = ConfigReloader(server, config_path) if config_path is not None else None
+    if reloader is not None:
+        loop.add_signal_handler(signal.SIGHUP, _on_reload_signal, reloader)
     try:
         try:
             server.start()
@@ -181,12 +190,21 @@ async def serve(config: Config, host: str | None, port: int | None) -> int:
             else:
                 logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
             return EXIT_ERROR
+        if reloader is not None:
+            reloader.start()
         await stop_requested.wait()
+        if reloader is not None:
+            await reloader.stop()
         await server.stop()
         return EXIT_OK
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+
+
+def _on_reload_signal(reloader: ConfigReloader) -> None:
+    logger.info("received SIGHUP")
+    reloader.request_reload("SIGHUP")
 
 
 def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:

@@ -66,3 +66,15 @@ def parse_timeout(raw: str | None, default: float, maximum: float) -> float:
             f"such as 25 or 0.5 (0 answers at once, more than {maximum:g} is clamped)"
         )
     return min(float(raw), maximum)
+
+
+def parse_symbols_version(raw: str | None) -> int | None:
+    """Parse the ``symbols_version`` parameter: the version of the symbol list a client has."""
+    if raw is None:
+        return None
+    if not _CURSOR.fullmatch(raw) or len(raw) > MAX_CURSOR_DIGITS:
+        raise InvalidRequest(
+            f"invalid symbols_version {raw[:40]!r}: expected the integer version from "
+            "/api/symbols or an earlier response"
+        )
+    return int(raw)

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 import tornado.ioloop
 import tornado.iostream
 
-from ticker.api import snapshot_body
+from ticker.api import snapshot_body, symbols_change_json
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
 from ticker.errors import REASON_SHUTDOWN, REASON_SLOW_CONSUMER, HubFull, InvalidRequest
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_symbols
 from ticker.resources import web_root
@@ -162,6 +162,14 @@ class SseHandler(JsonHandler):
         self.pending_writes -= 1
         if not future.cancelled() and future.exception() is not None:
             self.end("connection lost")
+
+    def symbols_changed(self, change: SymbolChange) -> None:
+        # No id line: EventSource keeps the last ticks event's id for a resume.
+        text = change.rendered.get(NAME)
+        if text is None:
+            text = f"event: symbols\ndata: {symbols_change_json(self.context.config, change)}\n\n"
+            change.rendered[NAME] = text
+        self.send_raw(text)
 
     def hub_closed(self) -> None:
         self.end(REASON_SHUTDOWN)

@@ -17,7 +17,7 @@ from typing import Any
 
 import tornado.websocket
 
-from ticker.api import snapshot_body
+from ticker.api import snapshot_body, symbols_change_json
 from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -31,7 +31,7 @@ from ticker.errors import (
     HubFull,
     InvalidRequest,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.params import parse_symbol_list
 from ticker.resources import web_root
 from ticker.stats import websocket_frame_size
@@ -218,6 +218,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         # A write to a connection that closed meanwhile fails; on_close reports the close.
         if not future.cancelled():
             future.exception()
+
+    def symbols_changed(self, change: SymbolChange) -> None:
+        message = change.rendered.get(NAME)
+        if message is None:
+            body = symbols_change_json(self.context.config, change)
+            message = f'{{"type":"symbols",{body[1:]}'
+            change.rendered[NAME] = message
+        self.send(message)
 
     def hub_closed(self) -> None:
         self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN)
