@@ -37,12 +37,20 @@ export async function loadWithRetry(
   }
 }
 
-/** Fetches the configured symbols from `GET /api/symbols`. */
-export async function fetchSymbols() {
+/**
+ * Fetches `GET /api/symbols`: `{symbols, version, feed}`, the configured
+ * symbols, the version of that list and the feed's mode.
+ */
+export async function fetchSymbolList() {
   const response = await fetch("/api/symbols", { cache: "no-store" });
   if (!response.ok) {
     throw new Error(`/api/symbols failed with HTTP ${response.status}`);
   }
-  const body = await response.json();
+  return response.json();
+}
+
+/** Fetches the configured symbols from `GET /api/symbols`. */
+export async function fetchSymbols() {
+  const body = await fetchSymbolList();
   return body.symbols;
 }
