@@ -40,7 +40,7 @@ def test_serve_answers_snapshot(ticker_process) -> None:
     assert [s["symbol"] for s in symbols["symbols"]] == ["AAPL", "MSFT", "KO"]  # type: ignore[index]
     # Each symbol updates every 10 ms on average; a poll without cursor waits for the next.
     poll = get_json(f"{server.base_url}/long-poll?timeout=5")
-    # Every symbol has ticked once a long-poll for it from cursor 0 has answered.
+    # Every symbol has ticked once a long-poll for it from cursor 0 has returned.
     for symbol in ("AAPL", "MSFT", "KO"):
         get_json(f"{server.base_url}/long-poll?cursor=0&symbols={symbol}&timeout=5")
     snapshot = get_json(f"{server.base_url}/api/snapshot")

@@ -27,6 +27,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def install_wheel(wheel: Path, tmp_path: Path) -> Path:
+    """Install ``wheel`` into a folder of its own under ``tmp_path`` and return that folder."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=120 * TIME_UNIT,
+    )
+    return target
+
+
 def test_wheel_contains_web_and_config(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ticker/config.toml" in names
@@ -38,12 +49,7 @@ def test_wheel_contains_web_and_config(wheel: Path) -> None:
 
 
 def test_installed_wheel_serves_dashboard(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
-        check=True,
-        timeout=120 * TIME_UNIT,
-    )
+    target = install_wheel(wheel, tmp_path)
     workdir = tmp_path / "elsewhere"  # no config.toml and no web/ here
     workdir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
@@ -63,12 +69,7 @@ def test_wheel_contains_replay_data(wheel: Path) -> None:
 
 
 def test_installed_wheel_replays_shipped_prices(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
-        check=True,
-        timeout=120 * TIME_UNIT,
-    )
+    target = install_wheel(wheel, tmp_path)
     workdir = tmp_path / "elsewhere"
     workdir.mkdir()
     (workdir / "config.toml").write_text('[feed]\nmode = "replay"\nseed = 1\n', encoding="utf-8")

@@ -177,7 +177,7 @@ async def test_removed_symbol_stops(ticker_process, tmp_path: Path) -> None:
     assert seqs == sorted(set(seqs))
     websocket.close()
 
-    # A client that still asks for the removed symbol resumes without an error or a reset.
+    # A client whose filter still names the removed symbol resumes without an error or a reset.
     body = await get_json(
         server, f"/long-poll?cursor={snapshot['cursor']}&epoch={epoch}&symbols=MSFT,AAPL"
     )

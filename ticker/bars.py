@@ -49,9 +49,9 @@ class DailyPrices:
 def read_daily_prices(path: str | Path) -> DailyPrices:
     """Read and check the CSV file at ``path``.
 
-    Raises ValueError naming the line and the value for a missing column, an unreadable number,
-    a bar whose open or close lies outside its low and high, a repeated or out-of-order date,
-    or a file without rows; OSError when the file cannot be read.
+    Raises ValueError, naming the line and the value, for a missing column, an unreadable
+    number, a bar whose open or close lies outside its low and high, a repeated or out-of-order
+    date, or a file without rows. Raises OSError when the file cannot be read.
     """
     text = Path(path).read_text(encoding="utf-8")
     return parse_daily_prices(text, source=str(path))

@@ -1,9 +1,9 @@
 """Estimate each symbol's annualised volatility and drift from daily closes.
 
-The estimator: with ``r`` the daily log returns ``ln(close_t / close_t-1)`` over consecutive
-trading days, volatility is the sample standard deviation of ``r`` times ``sqrt(252)`` and drift
-is the mean of ``r`` times 252 plus half the squared volatility, which is the geometric Brownian
-motion's ``drift`` that the simulated feed takes.
+The estimator takes ``r``, the daily log returns ``ln(close_t / close_t-1)`` over consecutive
+trading days. Volatility is the sample standard deviation of ``r`` times ``sqrt(252)``. Drift is
+the mean of ``r`` times 252 plus half the squared volatility, which is the ``drift`` of the
+geometric Brownian motion that the simulated feed runs.
 """
 
 from __future__ import annotations

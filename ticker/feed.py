@@ -24,7 +24,7 @@ logger = logging.getLogger("ticker.feed")
 
 
 class PriceSource(Protocol):
-    """Where the feed's prices come from; ``elapsed`` is seconds since the feed started."""
+    """A source of the feed's prices; ``elapsed`` is seconds since the feed started."""
 
     mode: str
     """``simulated`` or ``replay``, as in ``feed.mode``."""

@@ -2,8 +2,8 @@
 
 The watcher follows the file's folder rather than the file, because many editors save by writing
 a new file and renaming it over the old one. Changes within ``DEBOUNCE_MS`` are taken as one
-save. A reload reads and validates the file off the event loop; an invalid file is rejected with
-the message start-up would give, and the running config stays. Only ``[[symbols]]`` changes
+save. A reload reads and validates the file off the event loop. An invalid file is rejected
+with the message start-up would give, and the running config stays. Only ``[[symbols]]`` changes
 apply live; other sections take effect at the next start.
 """
 
@@ -128,8 +128,8 @@ class ConfigReloader:
         def is_config_file(_change: watchfiles.Change, changed: str) -> bool:
             return Path(changed).name == name
 
-        # awatch sets up the watch in its first step, before it waits in a thread for changes;
-        # this callback runs after that step, so the log line means changes are seen from now on.
+        # awatch sets up the watch in its first step, before it waits in a thread for changes.
+        # This callback runs after that step, so the log line means that changes are seen now.
         asyncio.get_running_loop().call_soon(logger.info, "watching %s for changes", self.path)
         try:
             async for _changes in watchfiles.awatch(

@@ -1,7 +1,7 @@
 """Replayed prices: real daily bars, one trading day per ``replay_day_seconds``, looping.
 
 A day's bar gives only its open, high, low and close, so each replayed day follows an intraday
-path drawn for it: it starts at the open, passes through the high and the low at random
+path drawn for it. The path starts at the open, passes through the high and the low at random
 moments, and ends at the close. The path of a symbol and day depends only on the seed, the
 symbol and the date, so a replayed day is the same on every run with the same seed.
 """
