@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -17,6 +18,10 @@ import tornado.httpclient
 import tornado.websocket
 
 from conftest import TIME_UNIT, ServerProcess
+from ticker.config import parse_config
+from ticker.errors import ConfigError
+from ticker.reload import apply_config
+from ticker.server import TickerServer
 
 SYMBOL_TABLES = {
     "AAPL": 'symbol = "AAPL"\nname = "Apple Inc."\nprice = 100.0\nvolatility = 0.2\ndrift = 0.05\n',
@@ -240,3 +245,27 @@ def test_sighup_reloads(ticker_process, tmp_path: Path) -> None:
     server.wait_for_output(r"reloaded: symbols unchanged", mark)
     assert server.process.poll() is None
     assert server.stop() == 0
+
+
+@pytest.mark.gen_test
+async def test_mode_change_is_rejected() -> None:
+    server = TickerServer(parse_config(config_text("AAPL"), source="running.toml"), "127.0.0.1", 0)
+    replay = parse_config('[feed]\nmode = "replay"\n', source="edited.toml")
+    with pytest.raises(ConfigError, match=r"edited\.toml: feed\.mode: changing 'simulated'"):
+        apply_config(server, replay)
+    assert server.config.feed.mode == "simulated"
+    assert server.hub.symbols == ("AAPL",)
+
+
+@pytest.mark.gen_test
+async def test_other_sections_wait_for_restart(caplog: pytest.LogCaptureFixture) -> None:
+    server = TickerServer(parse_config(config_text("AAPL"), source="running.toml"), "127.0.0.1", 0)
+    edited = parse_config(
+        config_text("AAPL", "MSFT") + "\n[longpoll]\nhold_timeout = 3.0\n", source="edited.toml"
+    )
+    with caplog.at_level(logging.INFO, logger="ticker.reload"):
+        apply_config(server, edited)
+    assert "changes to [longpoll] take effect at the next start" in caplog.text
+    assert server.config.longpoll.hold_timeout == 25.0
+    assert server.hub.symbols == ("AAPL", "MSFT")
+    assert server.context.config is server.config

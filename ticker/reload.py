@@ -36,9 +36,16 @@ RESTART_SECTIONS = tuple(
 def apply_config(server: TickerServer, new: Config) -> None:
     """Apply the symbols of ``new`` to the running ``server``; other sections wait for a restart.
 
-    Raises ConfigError, before anything changes, when a replay feed has no data for a new symbol.
+    Raises ConfigError, before anything changes, when ``new`` switches the feed mode or a replay
+    feed has no data for a new symbol.
     """
     old = server.config
+    if new.feed.mode != old.feed.mode:
+        # The symbols of one mode are not valid in the other: a replay's carry no price model.
+        raise ConfigError(
+            f"{new.source}: feed.mode: changing {old.feed.mode!r} to {new.feed.mode!r} needs a "
+            "restart; restart the server to apply it"
+        )
     # tick_interval is only the symbols' default mean interval, which applies live.
     new_feed = replace(new.feed, tick_interval=old.feed.tick_interval)
     restart = [
