@@ -12,7 +12,7 @@ from conftest import eventually
 from ticker.config import Config, SymbolConfig, parse_config
 from ticker.feed import Feed
 from ticker.hub import Hub
-from ticker.simulated import SimulatedPrices, PriceModel
+from ticker.simulated import PriceModel, SimulatedPrices
 
 
 def symbol(
@@ -76,9 +76,8 @@ def test_model_price_never_below_one_cent() -> None:
 
 def test_simulated_step_follows_elapsed_time() -> None:
     # Zero volatility leaves only the drift, so the price shows how much time was simulated.
-    prices = SimulatedPrices(
-        [symbol(volatility=0.0, drift=0.5, price=1000.0)], time_scale=252 * 6.5 * 3600, rng=random.Random(1)
-    )
+    entry = symbol(volatility=0.0, drift=0.5, price=1000.0)
+    prices = SimulatedPrices([entry], time_scale=252 * 6.5 * 3600, rng=random.Random(1))
     first = prices.update("AAA", 0.5)  # the first update counts one mean interval: 0.5 years
     second = prices.update("AAA", 1.5)  # a second of real time is a year here
     assert first is not None and second is not None
@@ -143,7 +142,9 @@ async def test_feed_applies_symbol_changes(config: Config) -> None:
     hub.update_symbols({"AAPL": 100.0, "KO": 50.0, "NEW": 10.0})
     feed.apply_symbols([config.symbols[0], faster_ko, new])
     removed_at = hub.last_seq
-    await eventually(lambda: any(t.symbol == "NEW" for t in hub.ticks_after(removed_at, None, 10**5)[0]))
+    await eventually(
+        lambda: any(t.symbol == "NEW" for t in hub.ticks_after(removed_at, None, 10**5)[0])
+    )
     await eventually(lambda: hub.last_seq >= removed_at + 200)
     await feed.stop()
 

@@ -68,7 +68,8 @@ def test_simulated_quotes_keep_invariants() -> None:
         for tick in published(hub, updates):
             check_invariants(tick)
             # The simulated session opens at the start price.
-            assert tick["open"] == {"AAA": 100.0, "PENNY": 0.05}[tick["symbol"]]  # type: ignore[index]
+            start = {"AAA": 100.0, "PENNY": 0.05}[str(tick["symbol"])]
+            assert tick["open"] == start
 
 
 def test_replayed_quotes_keep_invariants() -> None:

@@ -18,7 +18,7 @@ from ticker.resources import PACKAGE_DIR
 
 COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
 SHIPPED_PRICES = PACKAGE_DIR / "data" / "daily-prices-2012.csv"
-"""Real daily prices of five US stocks from March 2012 to March 2013; data/README.md has the source."""
+"""Real daily prices of five US stocks, March 2012 to March 2013; data/README.md has the source."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,9 @@ def _parse_bar(row: dict[str, str], where: str) -> DailyBar:
     try:
         volume = int(float(raw_volume))
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{where}: invalid volume {raw_volume!r}; expected a share count") from None
+        raise ValueError(
+            f"{where}: invalid volume {raw_volume!r}; expected a share count"
+        ) from None
     if volume < 0:
         raise ValueError(f"{where}: invalid volume {raw_volume!r}; expected 0 or more")
     bar = DailyBar(date, prices["open"], prices["high"], prices["low"], prices["close"], volume)

@@ -106,7 +106,9 @@ class Feed:
             await task
         except asyncio.CancelledError:
             pass
-        logger.info("feed stopped after %d batches (%d updates skipped)", self.steps, self.skipped_steps)
+        logger.info(
+            "feed stopped after %d batches (%d updates skipped)", self.steps, self.skipped_steps
+        )
 
     def apply_symbols(self, symbols: Sequence[SymbolConfig]) -> None:
         """Make ``symbols`` the feed's symbols: start new ones, stop removed ones, and apply
@@ -185,7 +187,8 @@ class Feed:
             result = self.source.update(symbol, due - self.started_at)
             if result is not None:
                 price, quote = result
-                updates.append(PriceUpdate(symbol, price, (due + self._wall_offset) * 1000.0, quote))
+                ts = (due + self._wall_offset) * 1000.0
+                updates.append(PriceUpdate(symbol, price, ts, quote))
         self.last_lag = max(0.0, now - fired[0][1])
         if updates:
             self.hub.publish(updates)

@@ -140,7 +140,7 @@ class SymbolsSubscriber(Subscriber, Protocol):
     """
 
     def symbols_changed(self, change: SymbolChange) -> None:
-        """Tell the client about ``change``; called inside ``Hub.update_symbols``, so no blocking."""
+        """Tell the client about ``change``; runs inside ``Hub.update_symbols``, so never block."""
 
 
 class Subscription:

@@ -37,7 +37,9 @@ def intraday_path(bar: DailyBar, rng: random.Random, points: int = INTRADAY_POIN
     if points < 3:
         raise ValueError(f"points must be 3 or more, got {points}")
     high_step, low_step = rng.sample(range(1, points), 2)
-    anchors = sorted([(0, bar.open), (high_step, bar.high), (low_step, bar.low), (points, bar.close)])
+    anchors = sorted(
+        [(0, bar.open), (high_step, bar.high), (low_step, bar.low), (points, bar.close)]
+    )
     scale = BRIDGE_NOISE * (bar.high - bar.low) / math.sqrt(points)
 
     path = [0.0] * (points + 1)

@@ -80,7 +80,7 @@ class SimulatedPrices:
         self.last_update.pop(symbol, None)
 
     def reconfigure(self, entry: SymbolConfig) -> None:
-        """Apply changed settings from the next update on; a new start price starts a new session."""
+        """Apply changed settings from the next update on; a new price starts a new session."""
         previous = self.model.entries[entry.symbol]
         if entry.price != previous.price:
             self.add(entry)
