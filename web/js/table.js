@@ -154,7 +154,8 @@ export class PriceTable {
     row.ask.textContent = tick.ask === undefined ? PLACEHOLDER : formatPrice(tick.ask);
     row.range.textContent =
       tick.low === undefined ? PLACEHOLDER : `${formatPrice(tick.low)}–${formatPrice(tick.high)}`;
-    row.changePercent.title = tick.open === undefined ? "" : `against the open, ${formatPrice(tick.open)}`;
+    row.changePercent.title =
+      tick.open === undefined ? "" : `against the open, ${formatPrice(tick.open)}`;
     row.change.textContent = formatChange(tick.change);
     row.changePercent.textContent = formatPercent(tick.change_pct);
     row.element.dataset.direction = trend;
