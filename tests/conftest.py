@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -200,6 +200,24 @@ class ServerProcess:
     base_url: str
     lines: list[str]
     reader: threading.Thread
+    output_changed: threading.Condition = field(default_factory=threading.Condition)
+    """Notified by the reader thread after each line it appends to ``lines``."""
+
+    def wait_for_output(
+        self, pattern: str, after: int = 0, timeout: float = 10 * TIME_UNIT
+    ) -> re.Match[str]:
+        """Wait for a line from index ``after`` on that matches ``pattern``; return the match."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self.output_changed:
+            while True:
+                for line in self.lines[after:]:
+                    if match := regex.search(line):
+                        return match
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"no output matching {pattern!r}: {''.join(self.lines)}")
+                self.output_changed.wait(remaining)
 
     @property
     def pid(self) -> int:
@@ -244,11 +262,14 @@ def start_server_process(
     )
     lines: list[str] = []
     ready: queue.Queue[str | None] = queue.Queue()
+    output_changed = threading.Condition()
 
     def read_output() -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            lines.append(line)
+            with output_changed:
+                lines.append(line)
+                output_changed.notify_all()
             ready.put(line)
         ready.put(None)
 
@@ -267,7 +288,7 @@ def start_server_process(
             raise AssertionError(f"server exited with {status}: {''.join(lines)}")
         match = LISTENING.search(line)
         if match:
-            return ServerProcess(process, match.group(1).rstrip("/"), lines, reader)
+            return ServerProcess(process, match.group(1).rstrip("/"), lines, reader, output_changed)
 
 
 @pytest.fixture

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.errors import InvalidRequest
-from ticker.hub import encode_ticks
+from ticker.hub import SymbolChange, encode_ticks
 from ticker.http import JsonHandler
 from ticker.pages import set_page_headers
 from ticker.params import parse_symbols
@@ -20,16 +21,50 @@ if TYPE_CHECKING:
 
 
 class SymbolsHandler(JsonHandler):
-    """``GET /api/symbols``: the configured symbols with names and start prices."""
+    """``GET /api/symbols``: the symbols with their settings, their version and the feed mode."""
 
     def get(self) -> None:
+        feed = self.context.feed
         entitlement = self.grant.symbols
-        symbols = [
-            {"symbol": entry.symbol, "name": entry.name, "start_price": entry.price}
-            for entry in self.context.config.symbols
-            if entitlement is None or entry.symbol in entitlement
-        ]
-        self.write_json({"symbols": symbols})
+        self.write_json(
+            {
+                "symbols": [
+                    entry
+                    for entry in symbol_entries(self.context.config)
+                    if entitlement is None or entry["symbol"] in entitlement
+                ],
+                "version": self.context.hub.symbols_version,
+                "feed": {
+                    "mode": self.context.config.feed.mode,
+                    "day": feed.current_day() if feed is not None else None,
+                },
+            }
+        )
+
+
+def symbol_entries(config: Config) -> list[dict[str, Any]]:
+    """Describe the configured symbols as ``/api/symbols`` and the ``symbols`` messages do."""
+    return [
+        {
+            "symbol": entry.symbol,
+            "name": entry.name,
+            "start_price": entry.price,
+            "mean_interval": entry.mean_interval,
+            "spread": entry.spread,
+        }
+        for entry in config.symbols
+    ]
+
+
+def symbols_change_json(config: Config, change: SymbolChange) -> str:
+    """Encode a symbol change with the symbols now configured, for the push transports."""
+    body = {
+        "version": change.version,
+        "added": list(change.added),
+        "removed": list(change.removed),
+        "symbols": symbol_entries(config),
+    }
+    return json.dumps(body, separators=(",", ":"))
 
 
 class SnapshotHandler(JsonHandler):

@@ -1,4 +1,4 @@
-"""The ``ticker`` command: ``serve`` and ``check-config``.
+"""The ``ticker`` command: ``serve``, ``check-config``, ``calibrate`` and ``bench``.
 
 This is the only module that configures logging handlers or writes to the terminal.
 """
@@ -15,9 +15,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticker.app import enabled_transports
+from ticker.bars import read_daily_prices
 from ticker.bench import command as bench_command
+from ticker.calibrate import symbols_block
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
+from ticker.reload import ConfigReloader
 from ticker.resources import default_config_path
 from ticker.server import TickerServer
 
@@ -76,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=run_check_config)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="print [[symbols]] tables with volatility and drift estimated from daily prices",
+        allow_abbrev=False,
+    )
+    calibrate.add_argument(
+        "path", type=Path, help="CSV file with the columns symbol,date,open,high,low,close,volume"
+    )
+    calibrate.set_defaults(handler=run_calibrate)
+
     bench_command.add_parser(commands)
     return parser
 
@@ -112,6 +125,20 @@ def run_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_calibrate(args: argparse.Namespace) -> int:
+    try:
+        prices = read_daily_prices(args.path)
+        block = symbols_block(prices)
+    except FileNotFoundError:
+        print(f"error: {args.path}: file not found", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(block, end="")
+    return EXIT_OK
+
+
 def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     path = choose_config_path(args.config)
@@ -124,11 +151,16 @@ def run_serve(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 <= args.port <= 65535:
         logger.error("invalid --port %d: expected a port from 0 to 65535", args.port)
         return EXIT_USAGE
-    return asyncio.run(serve(config, args.host, args.port))
+    return asyncio.run(serve(config, args.host, args.port, path))
 
 
-async def serve(config: Config, host: str | None, port: int | None) -> int:
-    """Run a server until SIGINT or SIGTERM; return the exit status."""
+async def serve(
+    config: Config, host: str | None, port: int | None, config_path: Path | None = None
+) -> int:
+    """Run a server until SIGINT or SIGTERM; return the exit status.
+
+    With ``config_path``, the server reloads its symbols when that file changes and on SIGHUP.
+    """
     try:
         server = TickerServer(config, host, port)
     except ConfigError as exc:
@@ -141,6 +173,9 @@ async def serve(config: Config, host: str | None, port: int | None) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
+    reloader = ConfigReloader(server, config_path) if config_path is not None else None
+    if reloader is not None:
+        loop.add_signal_handler(signal.SIGHUP, _on_reload_signal, reloader)
     try:
         try:
             server.start()
@@ -155,12 +190,21 @@ async def serve(config: Config, host: str | None, port: int | None) -> int:
             else:
                 logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
             return EXIT_ERROR
+        if reloader is not None:
+            reloader.start()
         await stop_requested.wait()
+        if reloader is not None:
+            await reloader.stop()
         await server.stop()
         return EXIT_OK
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+
+
+def _on_reload_signal(reloader: ConfigReloader) -> None:
+    logger.info("received SIGHUP")
+    reloader.request_reload("SIGHUP")
 
 
 def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:

@@ -81,14 +81,7 @@ def check_count(count: int, max_count: int | None) -> None:
 
 def parse_cursor(raw: str | None) -> int | None:
     """Parse the ``cursor`` parameter: a seq of 0 or more, or None when absent."""
-    if raw is None:
-        return None
-    if not _CURSOR.fullmatch(raw) or len(raw) > MAX_CURSOR_DIGITS:
-        raise InvalidRequest(
-            f"invalid cursor {raw[:40]!r}: expected the integer seq of the last tick seen, "
-            f"0 or more, with at most {MAX_CURSOR_DIGITS} digits"
-        )
-    return int(raw)
+    return _parse_count(raw, "cursor", "the integer seq of the last tick seen, 0 or more")
 
 
 def parse_timeout(raw: str | None, default: float, maximum: float) -> float:
@@ -101,3 +94,22 @@ def parse_timeout(raw: str | None, default: float, maximum: float) -> float:
             f"such as 25 or 0.5 (0 answers at once, more than {maximum:g} is clamped)"
         )
     return min(float(raw), maximum)
+
+
+def parse_symbols_version(raw: str | None) -> int | None:
+    """Parse the ``symbols_version`` parameter: the version of the symbol list a client has."""
+    return _parse_count(
+        raw, "symbols_version", "the integer version from /api/symbols or an earlier response"
+    )
+
+
+def _parse_count(raw: str | None, name: str, expected: str) -> int | None:
+    """Parse a whole number of 0 or more with at most MAX_CURSOR_DIGITS digits, or None."""
+    if raw is None:
+        return None
+    if not _CURSOR.fullmatch(raw) or len(raw) > MAX_CURSOR_DIGITS:
+        raise InvalidRequest(
+            f"invalid {name} {raw[:40]!r}: expected {expected}, "
+            f"with at most {MAX_CURSOR_DIGITS} digits"
+        )
+    return int(raw)

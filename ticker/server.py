@@ -12,7 +12,7 @@ import tornado.netutil
 from ticker.app import enabled_transports, make_app, make_hub
 from ticker.config import Config
 from ticker.context import ServerContext
-from ticker.feed import Feed, PriceModel
+from ticker.feed import Feed
 
 logger = logging.getLogger("ticker.server")
 
@@ -29,10 +29,7 @@ class TickerServer:
         self.transports = enabled_transports(config)
         self.hub = make_hub(config)
         self.context = ServerContext(config, self.hub)
-        model = PriceModel.for_interval(
-            config.symbols, config.feed.tick_interval, config.feed.time_scale, config.feed.seed
-        )
-        self.feed = Feed(model, self.hub, config.feed.tick_interval)
+        self.feed = Feed.from_config(self.hub, config)
         self.context.feed = self.feed
         self.http_server: tornado.httpserver.HTTPServer | None = None
         self.port = 0

@@ -17,7 +17,7 @@ import tornado.ioloop
 import tornado.iostream
 
 from ticker.access import key_note
-from ticker.api import snapshot_body
+from ticker.api import snapshot_body, symbols_change_json
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -37,7 +37,7 @@ from ticker.errors import (
     InvalidRequest,
     LimitExceeded,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
 from ticker.params import parse_symbols
 from ticker.resources import web_root
@@ -255,6 +255,14 @@ class SseHandler(JsonHandler):
             self.unsent_since = None
             if self.held and not self.closed.done():
                 self.send_held()
+
+    def symbols_changed(self, change: SymbolChange) -> None:
+        # No id line: EventSource keeps the last ticks event's id for a resume.
+        text = change.rendered.get(NAME)
+        if text is None:
+            text = f"event: symbols\ndata: {symbols_change_json(self.context.config, change)}\n\n"
+            change.rendered[NAME] = text
+        self.send_raw(text)
 
     def hub_closed(self) -> None:
         self.end(REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)

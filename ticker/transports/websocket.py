@@ -20,7 +20,7 @@ from typing import Any
 import tornado.websocket
 
 from ticker.access import OPEN, admit, key_note
-from ticker.api import snapshot_body
+from ticker.api import snapshot_body, symbols_change_json
 from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -45,7 +45,7 @@ from ticker.errors import (
     InvalidRequest,
     LimitExceeded,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.params import parse_symbol_list
 from ticker.resources import web_root
 from ticker.stats import websocket_frame_size
@@ -301,6 +301,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             self.unsent_since = None
             if self.held and self.subscription is not None and not self.subscription.closed:
                 self.send_held()
+
+    def symbols_changed(self, change: SymbolChange) -> None:
+        message = change.rendered.get(NAME)
+        if message is None:
+            body = symbols_change_json(self.context.config, change)
+            message = f'{{"type":"symbols",{body[1:]}'
+            change.rendered[NAME] = message
+        self.send(message)
 
     def hub_closed(self) -> None:
         self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)

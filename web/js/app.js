@@ -3,7 +3,7 @@ import { ClockSync } from "./clock.js";
 import { ClockView } from "./clockview.js";
 import { LatencyView } from "./latencyview.js";
 import { LatencyWindow, nowMs } from "./latency.js";
-import { fetchSymbols, loadWithRetry } from "./load.js";
+import { fetchSymbolList, loadWithRetry } from "./load.js";
 import { RateMeter } from "./rate.js";
 import { StatusView } from "./statusview.js";
 import { PriceTable } from "./table.js";
@@ -82,11 +82,38 @@ class Dashboard {
   #latency = new LatencyWindow(LATENCY_WINDOW);
   #rates = new RateMeter({ windowMs: RATE_WINDOW_MS });
 
-  constructor(registry, symbols, table, clock) {
+  /** Version of the symbol list the table shows, from `/api/symbols` or an announcement. */
+  #symbolsVersion;
+
+  constructor(registry, symbolList, table, clock) {
     this.registry = registry;
     this.clock = clock;
-    this.symbols = symbols.map((entry) => entry.symbol);
     this.table = table;
+    this.feedMode = symbolList.feed.mode;
+    this.#symbolsVersion = symbolList.version;
+  }
+
+  /** Shows the rows of `symbols` if `version` is newer than the list shown. */
+  showSymbols(symbols, version) {
+    if (version <= this.#symbolsVersion) {
+      return;
+    }
+    this.#symbolsVersion = version;
+    this.table.setSymbols(symbols);
+    byId("symbol-count").textContent = String(symbols.length);
+  }
+
+  /**
+   * Fetches the symbol list again, for announcements missed while the
+   * connection was down.
+   */
+  async refreshSymbols() {
+    try {
+      const body = await fetchSymbolList();
+      this.showSymbols(body.symbols, body.version);
+    } catch (error) {
+      console.warn("ticker: cannot refresh the symbol list", error);
+    }
   }
 
   get transportName() {
@@ -131,9 +158,21 @@ class Dashboard {
     }
     this.#transport = transport;
 
+    let wasLive = false;
     transport.onStatus((status) => {
+      if (this.#transport !== transport) {
+        return;
+      }
+      showStatus(status);
+      const isLive = status.state === "live";
+      if (isLive && !wasLive) {
+        this.refreshSymbols();
+      }
+      wasLive = isLive;
+    });
+    transport.onSymbols((change) => {
       if (this.#transport === transport) {
-        showStatus(status);
+        this.showSymbols(change.symbols, change.version);
       }
     });
     transport.onTicks((ticks, isSnapshot) => {
@@ -142,7 +181,8 @@ class Dashboard {
       }
     });
     this.clock.refreshOnReconnect(transport);
-    transport.subscribe(this.symbols);
+    // Every symbol, so that a symbol added while the page is open ticks at once.
+    transport.subscribe([]);
     transport.connect();
   }
 
@@ -155,6 +195,12 @@ class Dashboard {
 
   refreshPanel() {
     latencyView.show(this.#latency.summary(this.clock.offsetMs), this.#rates.summary());
+    const feedMode = byId("feed-mode");
+    feedMode.dataset.mode = this.feedMode;
+    feedMode.textContent =
+      this.feedMode === "replay"
+        ? `replaying ${this.table.latestDate ?? "…"}`
+        : "simulated prices";
     // Names the transport whose windows the panel shows, for readers and tests.
     byId("figures").dataset.transport = this.#transportName;
   }
@@ -189,11 +235,11 @@ async function main() {
   clock.start();
   keepKeyInLinks(document.querySelectorAll(".page-nav a"));
   let registry;
-  let symbols;
+  let symbolList;
   try {
-    [registry, symbols] = await Promise.all([
+    [registry, symbolList] = await Promise.all([
       loadWithStatus("the transport list", () => TransportRegistry.load()),
-      loadWithStatus("the symbol list", fetchSymbols, {
+      loadWithStatus("the symbol list", fetchSymbolList, {
         isPermanent: (error) => error instanceof AccessDeniedError,
       }),
     ]);
@@ -202,6 +248,7 @@ async function main() {
     document.body.dataset.ready = "true";
     return;
   }
+  const { symbols } = symbolList;
   if (registry.entries.length === 0) {
     showStatus({ state: "error", epoch: null, reason: "the server has no transport enabled" });
     return;
@@ -213,7 +260,7 @@ async function main() {
 
   const table = new PriceTable(byId("price-rows"), symbols);
   byId("symbol-count").textContent = String(symbols.length);
-  const dashboard = new Dashboard(registry, symbols, table, clock);
+  const dashboard = new Dashboard(registry, symbolList, table, clock);
 
   select.addEventListener("change", () => {
     dashboard.useTransport(select.value);

@@ -50,6 +50,12 @@ export default class ServerSentEventsTransport extends Transport {
     source.addEventListener("snapshot", (event) => this.#receive(source, event, true));
     source.addEventListener("reset", (event) => this.#receive(source, event, true));
     source.addEventListener("ticks", (event) => this.#receive(source, event, false));
+    source.addEventListener("symbols", (event) => {
+      if (this.#source === source) {
+        this.countTraffic({ bytes: serverSentEventBytes(event) });
+        this.emitSymbols(JSON.parse(event.data));
+      }
+    });
     source.addEventListener("error", () => {
       if (this.#source !== source) {
         return;

@@ -9,7 +9,8 @@ import { Backoff } from "../backoff.js";
  *   shutdown()    tear down the current attempt at once, with no callbacks after it
  *   resubscribe() apply a changed `this.symbols` to an open connection
  *
- * and reports back through emitTicks(), markLive(), retryLater() and fail().
+ * and reports back through emitTicks(), markLive(), retryLater() and fail(),
+ * and through emitSymbols() when the server announces a changed symbol list.
  * It may also call countTraffic() for each request it makes and each
  * response or message it receives, for pages that measure what a transport
  * costs. The compare view shows no traffic figures for a transport that
@@ -26,6 +27,7 @@ export class Transport {
   #tickListeners = [];
   #statusListeners = [];
   #trafficListeners = [];
+  #symbolListeners = [];
   #retryTimer = null;
   #backoff;
 
@@ -69,6 +71,16 @@ export class Transport {
    */
   onTraffic(callback) {
     this.#trafficListeners.push(callback);
+  }
+
+  /**
+   * Registers `callback(change)`, called when the server announces that
+   * symbols were added or removed. `change` has `version` and `symbols`, the
+   * list as `GET /api/symbols` returns it, and from push transports also
+   * `added` and `removed`.
+   */
+  onSymbols(callback) {
+    this.#symbolListeners.push(callback);
   }
 
   /** Sets the symbols to receive, replacing the previous list. */
@@ -120,6 +132,15 @@ export class Transport {
     }
     for (const callback of this.#tickListeners) {
       callback(ticks, isSnapshot);
+    }
+  }
+
+  emitSymbols(change) {
+    if (!this.active) {
+      return;
+    }
+    for (const callback of this.#symbolListeners) {
+      callback(change);
     }
   }
 

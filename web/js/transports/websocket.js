@@ -151,6 +151,9 @@ export default class WebSocketTransport extends Transport {
         // The server keeps the connection and the previous subscription.
         this.fail(`server rejected a request: ${message.message}`);
         break;
+      case "symbols":
+        this.emitSymbols(message);
+        break;
       case "unsubscribed":
         break;
       default:
