@@ -269,3 +269,45 @@ async def test_other_sections_wait_for_restart(caplog: pytest.LogCaptureFixture)
     assert server.config.longpoll.hold_timeout == 25.0
     assert server.hub.symbols == ("AAPL", "MSFT")
     assert server.context.config is server.config
+
+
+RESTRICTED_KEY = "restricted-key-0123456789"
+FULL_KEY = "full-key-0123456789abcdef"
+KEYS = f"""
+[access]
+enabled = true
+
+[[access.keys]]
+name = "restricted"
+key = "{RESTRICTED_KEY}"
+symbols = ["AAPL"]
+
+[[access.keys]]
+name = "full"
+key = "{FULL_KEY}"
+symbols = ["*"]
+"""
+
+
+@pytest.mark.gen_test(timeout=60 * TIME_UNIT)
+async def test_announcement_keeps_entitlement(ticker_process, tmp_path: Path) -> None:
+    server, path = start(ticker_process, tmp_path, config_text("AAPL", "MSFT") + KEYS)
+    url = server.base_url.replace("http://", "ws://") + "/ws?key="
+    connections = {}
+    for key in (RESTRICTED_KEY, FULL_KEY):
+        connection = await tornado.websocket.websocket_connect(url + key)
+        await connection.write_message(json.dumps({"type": "subscribe", "symbols": ["*"]}))
+        await next_message(connection, "snapshot")
+        connections[key] = connection
+
+    replace_file(path, config_text("AAPL", "MSFT", "NEW") + KEYS)
+
+    full = await next_message(connections[FULL_KEY], "symbols")
+    assert full["added"] == ["NEW"]
+    assert [entry["symbol"] for entry in full["symbols"]] == ["AAPL", "MSFT", "NEW"]
+    # A restricted key hears of the change, but of no symbol outside its entitlement.
+    restricted = await next_message(connections[RESTRICTED_KEY], "symbols")
+    assert restricted["added"] == []
+    assert [entry["symbol"] for entry in restricted["symbols"]] == ["AAPL"]
+    for connection in connections.values():
+        connection.close()

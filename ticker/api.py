@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.errors import InvalidRequest
-from ticker.hub import SymbolChange, encode_ticks
+from ticker.hub import SymbolChange, Symbols, encode_ticks
 from ticker.http import JsonHandler
 from ticker.pages import set_page_headers
 from ticker.params import parse_symbols
@@ -28,11 +28,7 @@ class SymbolsHandler(JsonHandler):
         entitlement = self.grant.symbols
         self.write_json(
             {
-                "symbols": [
-                    entry
-                    for entry in symbol_entries(self.context.config)
-                    if entitlement is None or entry["symbol"] in entitlement
-                ],
+                "symbols": symbol_entries(self.context.config, entitlement),
                 "version": self.context.hub.symbols_version,
                 "feed": {
                     "mode": self.context.config.feed.mode,
@@ -42,8 +38,11 @@ class SymbolsHandler(JsonHandler):
         )
 
 
-def symbol_entries(config: Config) -> list[dict[str, Any]]:
-    """Describe the configured symbols as ``/api/symbols`` and the ``symbols`` messages do."""
+def symbol_entries(config: Config, entitlement: Symbols = None) -> list[dict[str, Any]]:
+    """Describe the configured symbols as ``/api/symbols`` and the ``symbols`` messages do.
+
+    With an API key's ``entitlement``, only the symbols it covers are described.
+    """
     return [
         {
             "symbol": entry.symbol,
@@ -53,16 +52,23 @@ def symbol_entries(config: Config) -> list[dict[str, Any]]:
             "spread": entry.spread,
         }
         for entry in config.symbols
+        if entitlement is None or entry.symbol in entitlement
     ]
 
 
-def symbols_change_json(config: Config, change: SymbolChange) -> str:
-    """Encode a symbol change with the symbols now configured, for the push transports."""
+def symbols_change_json(config: Config, change: SymbolChange, entitlement: Symbols = None) -> str:
+    """Encode a symbol change with the symbols now configured, for the push transports.
+
+    With an API key's ``entitlement``, symbols outside it are left out, so that a restricted key
+    does not learn of them.
+    """
     body = {
         "version": change.version,
-        "added": list(change.added),
-        "removed": list(change.removed),
-        "symbols": symbol_entries(config),
+        "added": [symbol for symbol in change.added if entitlement is None or symbol in entitlement],
+        "removed": [
+            symbol for symbol in change.removed if entitlement is None or symbol in entitlement
+        ],
+        "symbols": symbol_entries(config, entitlement),
     }
     return json.dumps(body, separators=(",", ":"))
 

@@ -230,7 +230,8 @@ class LongPollHandler(JsonHandler):
         hub = self.context.hub
         fields = f'"symbols_version":{hub.symbols_version}'
         if self.symbols_outdated():
-            fields += f',"symbols":{json.dumps(symbol_entries(self.context.config))}'
+            entries = symbol_entries(self.context.config, self.grant.symbols)
+            fields += f',"symbols":{json.dumps(entries)}'
         return fields
 
     def answer_symbols(self) -> None:

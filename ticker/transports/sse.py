@@ -258,10 +258,14 @@ class SseHandler(JsonHandler):
 
     def symbols_changed(self, change: SymbolChange) -> None:
         # No id line: EventSource keeps the last ticks event's id for a resume.
-        text = change.rendered.get(NAME)
+        # Clients with a restricted key get an event of their own, never the shared one.
+        entitlement = self.grant.symbols
+        text = change.rendered.get(NAME) if entitlement is None else None
         if text is None:
-            text = f"event: symbols\ndata: {symbols_change_json(self.context.config, change)}\n\n"
-            change.rendered[NAME] = text
+            data = symbols_change_json(self.context.config, change, entitlement)
+            text = f"event: symbols\ndata: {data}\n\n"
+            if entitlement is None:
+                change.rendered[NAME] = text
         self.send_raw(text)
 
     def hub_closed(self) -> None:

@@ -303,11 +303,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 self.send_held()
 
     def symbols_changed(self, change: SymbolChange) -> None:
-        message = change.rendered.get(NAME)
+        # Clients with a restricted key get a message of their own, never the shared one.
+        entitlement = self.grant.symbols
+        message = change.rendered.get(NAME) if entitlement is None else None
         if message is None:
-            body = symbols_change_json(self.context.config, change)
+            body = symbols_change_json(self.context.config, change, entitlement)
             message = f'{{"type":"symbols",{body[1:]}'
-            change.rendered[NAME] = message
+            if entitlement is None:
+                change.rendered[NAME] = message
         self.send(message)
 
     def hub_closed(self) -> None:
