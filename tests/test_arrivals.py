@@ -6,7 +6,7 @@ import math
 import random
 import statistics
 
-from ticker.arrivals import MAX_LATENESS, Arrivals
+from ticker.prices.arrivals import MAX_LATENESS, Arrivals
 
 
 def run_until(arrivals: Arrivals, end: float) -> dict[str, list[float]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ticker.bars import SHIPPED_PRICES
+from ticker.prices.bars import SHIPPED_PRICES
 from ticker.cli import main
 from ticker.config import parse_config
 

@@ -12,7 +12,7 @@ from conftest import eventually
 from ticker.config import Config, SymbolConfig, parse_config
 from ticker.feed import Feed
 from ticker.hub import Hub
-from ticker.simulated import PriceModel, SimulatedPrices
+from ticker.prices.simulated import PriceModel, SimulatedPrices
 
 
 def symbol(

@@ -7,12 +7,12 @@ import random
 
 import pytest
 
-from ticker.bars import SHIPPED_PRICES, read_daily_prices
+from ticker.prices.bars import SHIPPED_PRICES, read_daily_prices
 from ticker.config import SymbolConfig
 from ticker.hub import Hub, PriceUpdate
-from ticker.quotes import bid_ask
-from ticker.replay import ReplayPrices
-from ticker.simulated import SimulatedPrices
+from ticker.prices.quotes import bid_ask
+from ticker.prices.replay import ReplayPrices
+from ticker.prices.simulated import SimulatedPrices
 
 
 def entry(symbol: str = "AAA", price: float = 100.0, spread: float = 0.0005, **kwargs: float):

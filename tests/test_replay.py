@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from ticker.bars import SHIPPED_PRICES, DailyBar, parse_daily_prices, read_daily_prices
+from ticker.prices.bars import SHIPPED_PRICES, DailyBar, parse_daily_prices, read_daily_prices
 from ticker.config import SymbolConfig
-from ticker.replay import INTRADAY_POINTS, ReplayPrices, intraday_path
+from ticker.prices.replay import INTRADAY_POINTS, ReplayPrices, intraday_path
 
 DATA = read_daily_prices(SHIPPED_PRICES)
 

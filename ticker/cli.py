@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ticker.app import enabled_transports
-from ticker.bars import read_daily_prices
+from ticker.prices.bars import read_daily_prices
 from ticker.bench import command as bench_command
-from ticker.calibrate import symbols_block
+from ticker.prices.calibrate import symbols_block
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
 from ticker.reload import ConfigReloader

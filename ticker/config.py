@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ticker.access_config import AccessConfig, parse_access
-from ticker.bars import SHIPPED_PRICES, DailyPrices, read_daily_prices
+from ticker.prices.bars import SHIPPED_PRICES, DailyPrices, read_daily_prices
 from ticker.errors import ConfigError
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9.\-]{1,10}")

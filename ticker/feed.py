@@ -14,11 +14,11 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from ticker.arrivals import Arrivals
+from ticker.prices.arrivals import Arrivals
 from ticker.config import Config, SymbolConfig
 from ticker.hub import Hub, PriceUpdate, Quote
-from ticker.replay import ReplayPrices
-from ticker.simulated import SimulatedPrices
+from ticker.prices.replay import ReplayPrices
+from ticker.prices.simulated import SimulatedPrices
 
 logger = logging.getLogger("ticker.feed")
 

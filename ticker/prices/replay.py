@@ -13,10 +13,10 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ticker.bars import DailyBar, DailyPrices
+from ticker.prices.bars import DailyBar, DailyPrices
 from ticker.config import SymbolConfig
 from ticker.hub import Quote
-from ticker.quotes import Session, sized_quote
+from ticker.prices.quotes import Session, sized_quote
 
 SESSION_SECONDS = 6.5 * 3600
 """Length of a real trading session."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from ticker.config import SymbolConfig
 from ticker.hub import Quote
-from ticker.quotes import Session, simulated_size, sized_quote
+from ticker.prices.quotes import Session, simulated_size, sized_quote
 
 TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
 """Volatility and drift are annualised over trading time: 252 sessions of 6.5 hours."""

@@ -13,7 +13,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from ticker.bars import DailyBar, DailyPrices
+from ticker.prices.bars import DailyBar, DailyPrices
 
 TRADING_DAYS_PER_YEAR = 252
 
