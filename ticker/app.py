@@ -20,7 +20,7 @@ from ticker.api import (
 from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.hub import Hub
-from ticker.http import NotFoundHandler, log_request
+from ticker.http import NotFoundHandler, StaticHandler, log_request
 from ticker.resources import web_root
 from ticker.transports.base import Transport
 from ticker.transports.registry import discover_transports, select_transports
@@ -54,6 +54,7 @@ def make_app(
     settings: dict[str, Any] = {
         "static_path": str(web_root()),
         "static_url_prefix": "/static/",
+        "static_handler_class": StaticHandler,
         "default_handler_class": NotFoundHandler,
         "default_handler_args": shared,
         "log_function": log_request,
