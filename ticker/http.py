@@ -66,7 +66,6 @@ class JsonHandler(tornado.web.RequestHandler):
 
     log_exception = log_server_errors
 
-
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-store")
