@@ -43,6 +43,14 @@ def test_defaults_apply_to_missing_sections() -> None:
     assert config.websocket.ping_timeout <= config.websocket.ping_interval
 
 
+def test_server_limits_are_bounded_by_default() -> None:
+    server = parse_config(SYMBOL).server
+    assert server.idle_connection_timeout == 60.0
+    assert server.body_timeout == 10.0
+    assert server.max_header_size == 16384
+    assert server.max_body_size == 65536
+
+
 def test_transports_default_to_all_builtins() -> None:
     config = parse_config(SYMBOL)
     assert config.transports.enabled == ("websocket", "sse", "longpoll", "poll")
@@ -90,6 +98,18 @@ INVALID_CASES = [
     (config_with('[server]\nport = "8888"\n'), r"server\.port", "expected an integer"),
     (config_with("[server]\nport = 80.5\n"), r"server\.port", "expected an integer"),
     (config_with("[server]\nmax_clients = 0\n"), r"server\.max_clients", "positive"),
+    (
+        config_with("[server]\nidle_connection_timeout = 0\n"),
+        r"server\.idle_connection_timeout",
+        "positive",
+    ),
+    (config_with("[server]\nbody_timeout = -1.0\n"), r"server\.body_timeout", "positive"),
+    (
+        config_with("[server]\nmax_header_size = 100\n"),
+        r"server\.max_header_size",
+        "at least 1024 bytes, got 100",
+    ),
+    (config_with("[server]\nmax_body_size = -1\n"), r"server\.max_body_size", "0 bytes or more"),
     (config_with("[feed]\ntick_interval = 0\n"), r"feed\.tick_interval", "positive"),
     (config_with("[feed]\nseed = 1.5\n"), r"feed\.seed", "expected an integer"),
     (config_with("[feed]\nseed = true\n"), r"feed\.seed", "expected an integer"),

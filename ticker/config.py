@@ -24,6 +24,8 @@ DEFAULT_SPREAD = 0.0005
 MAX_SPREAD = 0.1
 MODEL_KEYS = ("price", "volatility", "drift")
 """Symbol keys that only a simulated feed needs."""
+MIN_HEADER_SIZE = 1024
+"""Bytes; a browser's request line and headers for this server's pages fit in this."""
 
 T = TypeVar("T")
 
@@ -39,6 +41,14 @@ class ServerConfig:
     xheaders: bool = False
     """Take the client address from ``X-Real-IP`` or ``X-Forwarded-For``; turn on only behind a
     reverse proxy that sets them, or clients can pick their own address."""
+    idle_connection_timeout: float = 60.0
+    """Seconds a connection may take to send a request's headers, or stay idle between two."""
+    body_timeout: float = 10.0
+    """Seconds a client may take to send a request body."""
+    max_header_size: int = 16384
+    """Largest request line plus headers, in bytes."""
+    max_body_size: int = 65536
+    """Largest request body in bytes; no endpoint reads one."""
 
 
 FEED_MODES = ("simulated", "replay")
@@ -274,6 +284,18 @@ class _Validator:
             raise self.fail(f"{name}.port", f"expected a port from 0 to 65535, got {server.port}")
         self.require_positive(server.max_clients, f"{name}.max_clients")
         self.require_positive(server.shutdown_timeout, f"{name}.shutdown_timeout")
+        self.require_positive(server.idle_connection_timeout, f"{name}.idle_connection_timeout")
+        self.require_positive(server.body_timeout, f"{name}.body_timeout")
+        # A smaller limit would reject a browser's ordinary request headers.
+        if server.max_header_size < MIN_HEADER_SIZE:
+            raise self.fail(
+                f"{name}.max_header_size",
+                f"expected at least {MIN_HEADER_SIZE} bytes, got {server.max_header_size}",
+            )
+        if server.max_body_size < 0:
+            raise self.fail(
+                f"{name}.max_body_size", f"expected 0 bytes or more, got {server.max_body_size}"
+            )
 
     def check_feed(self, feed: FeedConfig, name: str) -> None:
         if feed.mode not in FEED_MODES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from types import TracebackType
 from typing import Any
 
 import tornado.web
@@ -18,12 +19,33 @@ from ticker.access import (
     redact_uri,
 )
 from ticker.context import ServerContext
+from ticker.params import shorten
 
 access_log = logging.getLogger("tornado.access")
 
 
+def log_server_errors(
+    handler: tornado.web.RequestHandler,
+    typ: type[BaseException] | None,
+    value: BaseException | None,
+    tb: TracebackType | None,
+) -> None:
+    """Log an exception from ``handler`` as Tornado does, unless it is a client error (4xx).
+
+    Tornado logs every HTTPError as a warning. A client's mistake is in the access log already
+    (as INFO), and a warning for each would let any client flood the log.
+    """
+    if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+        return
+    tornado.web.RequestHandler.log_exception(handler, typ, value, tb)
+
+
 class JsonHandler(tornado.web.RequestHandler):
-    """A handler whose every response, errors included, is JSON that no cache stores."""
+    """A handler whose every response, errors included, is JSON that no cache stores.
+
+    Query arguments are stricter than Tornado's: a repeated one and one that is not UTF-8 get 400
+    with a message naming the parameter, and such client errors are not logged as warnings.
+    """
 
     context: ServerContext
     requires_key = True
@@ -48,6 +70,29 @@ class JsonHandler(tornado.web.RequestHandler):
     def options(self, *args: str) -> None:
         """Respond to a CORS preflight as ``access.cors_origins`` allows."""
         answer_preflight(self, self.context)
+
+    def get_query_argument(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Return the query argument ``name`` as Tornado does; raise HTTPError 400 if repeated.
+
+        Tornado returns the last of repeated values, which would hide a client's mistake.
+        """
+        count = len(self.request.query_arguments.get(name, []))
+        if count > 1:
+            raise client_error(
+                f"invalid query: parameter {shorten(name)} is given {count} times; give it once"
+            )
+        return super().get_query_argument(name, *args, **kwargs)
+
+    def decode_argument(self, value: bytes, name: str | None = None) -> str:
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            where = f"parameter {shorten(name)}" if name is not None else "path"
+            raise client_error(
+                f"invalid {where}: {shorten(value)} is not UTF-8; percent-encode UTF-8 text"
+            ) from None
+
+    log_exception = log_server_errors
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=UTF-8")
@@ -81,6 +126,17 @@ class JsonHandler(tornado.web.RequestHandler):
         """Send ``{"error": message}`` with ``status_code``."""
         self.set_status(status_code)
         self.write_json({"error": message})
+
+
+def client_error(message: str) -> tornado.web.HTTPError:
+    """Build a 400 error whose JSON body is ``message``, which may contain any character."""
+    return tornado.web.HTTPError(400, "%s", message)
+
+
+class StaticHandler(tornado.web.StaticFileHandler):
+    """Tornado's static file handler, without a warning for each bad path a client sends."""
+
+    log_exception = log_server_errors
 
 
 class NotFoundHandler(JsonHandler):

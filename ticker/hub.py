@@ -212,8 +212,10 @@ class Hub:
         result = frozenset(symbols)
         for symbol in sorted(result):
             if symbol not in self.start_prices and symbol not in self.retired_symbols:
+                # A client's name is cut, so that a huge one cannot flood the error message.
+                shown = symbol if len(symbol) <= 40 else symbol[:37] + "..."
                 raise InvalidRequest(
-                    f"unknown symbol {symbol!r}; known symbols: {', '.join(self.symbols)}"
+                    f"unknown symbol {shown!r}; known symbols: {', '.join(self.symbols)}"
                 )
         return result
 

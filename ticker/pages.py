@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tornado.web
 
+from ticker.http import StaticHandler
+
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
     "form-action 'self'; frame-ancestors 'self'"
@@ -24,7 +26,7 @@ def set_page_headers(handler: tornado.web.RequestHandler) -> None:
     handler.set_header("Referrer-Policy", "no-referrer")
 
 
-class StaticPageHandler(tornado.web.StaticFileHandler):
+class StaticPageHandler(StaticHandler):
     """Serves ``/static/``, with the page headers on every file."""
 
     def set_extra_headers(self, path: str) -> None:

@@ -48,8 +48,16 @@ class TickerServer:
         """
         sockets = tornado.netutil.bind_sockets(self.requested_port, self.host, socket.AF_UNSPEC)
         self.port = sockets[0].getsockname()[1]
+        settings = self.config.server
+        # Tornado waits an hour for a request's headers and forever for its body by default, so
+        # a client that stops halfway through a request would hold its connection that long.
         self.http_server = tornado.httpserver.HTTPServer(
-            make_app(self.context, self.transports), xheaders=self.config.server.xheaders
+            make_app(self.context, self.transports),
+            idle_connection_timeout=settings.idle_connection_timeout,
+            body_timeout=settings.body_timeout,
+            max_header_size=settings.max_header_size,
+            max_body_size=settings.max_body_size,
+            xheaders=settings.xheaders,
         )
         self.http_server.add_sockets(sockets)
         if run_feed:

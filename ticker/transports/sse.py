@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 
 import tornado.ioloop
@@ -39,7 +38,7 @@ from ticker.errors import (
 )
 from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
-from ticker.params import parse_symbols
+from ticker.params import parse_event_id, parse_symbols
 from ticker.resources import web_root
 from ticker.transports.base import Route, Transport
 from ticker.transports.conflation import HeldTicks
@@ -48,7 +47,6 @@ logger = logging.getLogger("ticker.transports.sse")
 
 NAME = "sse"
 RETRY_AFTER_SECONDS = 1
-EVENT_ID = re.compile(r"(?P<epoch>[^:\s]{1,64}):(?P<cursor>[0-9]{1,30})")
 
 
 class SseHandler(JsonHandler):
@@ -156,9 +154,9 @@ class SseHandler(JsonHandler):
             cursor, ticks = hub.snapshot(symbols)
             self.send_event("snapshot", cursor, snapshot_body(hub.epoch, cursor, encode_ticks(ticks)))
             return
-        match = EVENT_ID.fullmatch(last_event_id)
-        if match and match["epoch"] == hub.epoch and hub.has_cursor(int(match["cursor"])):
-            cursor = int(match["cursor"])
+        resume = parse_event_id(last_event_id)
+        if resume is not None and resume[0] == hub.epoch and hub.has_cursor(resume[1]):
+            cursor = resume[1]
             limit = self.context.config.longpoll.max_ticks_per_response
             while True:
                 ticks, next_cursor = hub.ticks_after(cursor, symbols, limit)

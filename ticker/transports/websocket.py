@@ -46,7 +46,7 @@ from ticker.errors import (
     LimitExceeded,
 )
 from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
-from ticker.params import parse_symbol_list
+from ticker.params import parse_message, parse_symbol_list, shorten
 from ticker.resources import web_root
 from ticker.stats import websocket_frame_size
 from ticker.transports.base import Route, Transport
@@ -113,20 +113,9 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def on_message(self, message: str | bytes) -> None:
         if self.subscription is None or self.subscription.closed or self.check_slow():
             return
-        if isinstance(message, bytes):
-            self.send_error_message("binary messages are not supported; send JSON text")
-            return
         try:
-            data = json.loads(message)
-        except ValueError as exc:
-            self.send_error_message(f"invalid JSON: {exc}")
-            return
-        if not isinstance(data, dict):
-            self.send_error_message('expected a JSON object such as {"type": "subscribe", "symbols": ["*"]}')
-            return
-
-        kind = data.get("type")
-        try:
+            data = parse_message(message)
+            kind = data.get("type")
             if kind == "subscribe":
                 self.subscribe(data.get("symbols"), data.get("epoch"), data.get("cursor"))
             elif kind == "unsubscribe":
@@ -135,7 +124,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 self.send_time(data.get("id"))
             else:
                 raise InvalidRequest(
-                    f"unknown message type {_shorten(kind)}; expected subscribe, unsubscribe or time"
+                    f"unknown message type {shorten(kind)}; expected subscribe, unsubscribe or time"
                 )
         except LimitExceeded as exc:
             self.context.refused(NAME, exc.kind, self.client_id, self.request.remote_ip or "", str(exc))
@@ -390,18 +379,12 @@ def parse_resume(epoch: Any, cursor: Any) -> tuple[str, int] | None:
     if epoch is None and cursor is None:
         return None
     if not isinstance(epoch, str) or not epoch:
-        raise InvalidRequest(f"invalid epoch {_shorten(epoch)}: expected the epoch string of a snapshot")
+        raise InvalidRequest(f"invalid epoch {shorten(epoch)}: expected the epoch string of a snapshot")
     if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
         raise InvalidRequest(
-            f"invalid cursor {_shorten(cursor)}: expected the integer seq of the last tick seen"
+            f"invalid cursor {shorten(cursor)}: expected the integer seq of the last tick seen"
         )
     return epoch, cursor
-
-
-def _shorten(value: Any, limit: int = 40) -> str:
-    """Quote a client value for a message, cut so that a huge value cannot flood it."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def routes(context: ServerContext) -> list[Route]:
