@@ -85,7 +85,7 @@ class TickerServer:
             self.http_server.stop()
         await self.feed.stop()
 
-        # Each wait is bounded, so a client that never answers cannot hold the stop.
+        # Each wait is bounded, so a client that never responds cannot delay the stop indefinitely.
         timeout = self.config.server.shutdown_timeout
         streams = [connection.closed for connection in self.context.open_connections]
         self.hub.close()

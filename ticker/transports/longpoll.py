@@ -46,7 +46,7 @@ WAKE_TIMEOUT = "timeout"
 WAKE_GONE = "client disconnected"
 WAKE_SHUTDOWN = "shutdown"
 
-# How polls end, as the counters name them.
+# Poll outcomes, as the counters name them.
 OUTCOME_DATA = "data"
 OUTCOME_EMPTY = "empty"
 OUTCOME_RESET = "reset"
@@ -178,14 +178,14 @@ class LongPollHandler(JsonHandler):
         return self.request.remote_ip or "unknown"
 
     def refuse(self, status: int, kind: str, reason: str) -> None:
-        """Answer ``status`` with ``Retry-After``, counting and logging the refusal."""
+        """Respond ``status`` with ``Retry-After``, counting and logging the refusal."""
         self.context.refused(self.transport_name, kind, self.client_id, self.peer, reason)
         self.stats.count_outcome(OUTCOME_UNAVAILABLE)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(status, f"{reason}; retry after {RETRY_AFTER_SECONDS} s")
 
     def reject_unavailable(self, message: str) -> None:
-        """Answer a waiting poll with 503 because the server is stopping."""
+        """Respond to a waiting poll with 503 because the server is stopping."""
         self.stats.count_outcome(OUTCOME_UNAVAILABLE)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(503, message)

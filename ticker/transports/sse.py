@@ -137,7 +137,7 @@ class SseHandler(JsonHandler):
             self.end_stream()
 
     def refuse(self, status: int, kind: str, reason: str) -> None:
-        """Answer ``status`` with ``Retry-After``, counting and logging the refusal."""
+        """Respond ``status`` with ``Retry-After``, counting and logging the refusal."""
         self.context.refused(NAME, kind, self.client_id, self.request.remote_ip or "", reason)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(status, f"{reason}; retry after {RETRY_AFTER_SECONDS} s")
@@ -196,7 +196,7 @@ class SseHandler(JsonHandler):
         self.send_event("ticks", cursor, ticks_data(cursor, encode_ticks(ticks), replaced), ticks)
 
     def unsent(self) -> bool:
-        """Whether the connection's buffer still holds data that the client has not taken."""
+        """Whether the connection's buffer still contains data that the client has not read."""
         stream = getattr(self.request.connection, "stream", None)
         return stream is not None and stream.writing()
 

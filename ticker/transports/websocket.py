@@ -242,7 +242,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.send(ticks_message(cursor, encode_ticks(ticks), replaced), ticks)
 
     def unsent(self) -> bool:
-        """Whether the connection's buffer still holds data that the client has not taken."""
+        """Whether the connection's buffer still contains data that the client has not read."""
         connection = self.ws_connection
         stream = getattr(connection, "stream", None)
         return stream is not None and stream.writing()
@@ -314,7 +314,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             self.disconnect_reason = reason
             self.disconnect_kind = kind
             if kind is not None:
-                # Counted now: the client may take a while to answer the close.
+                # Counted now: the client may take a while to complete the close handshake.
                 self.stats.count_disconnect(kind)
             if kind == DISCONNECTED_SLOW:
                 logger.warning("websocket %s disconnected: %s", self.client_id, reason)
