@@ -25,12 +25,15 @@ async def test_symbols_lists_config(url) -> None:
     response = await fetch(url("/api/symbols"))
     assert response.code == 200
     assert response.headers["Cache-Control"] == "no-store"
+    settings = {"mean_interval": 0.01, "spread": 0.0005}
     assert json.loads(response.body) == {
         "symbols": [
-            {"symbol": "AAPL", "name": "Apple Inc.", "start_price": 100.0},
-            {"symbol": "MSFT", "name": "Microsoft Corporation", "start_price": 200.0},
-            {"symbol": "KO", "name": "The Coca-Cola Company", "start_price": 50.0},
-        ]
+            {"symbol": "AAPL", "name": "Apple Inc.", "start_price": 100.0, **settings},
+            {"symbol": "MSFT", "name": "Microsoft Corporation", "start_price": 200.0, **settings},
+            {"symbol": "KO", "name": "The Coca-Cola Company", "start_price": 50.0, **settings},
+        ],
+        "version": 1,
+        "feed": {"mode": "simulated", "day": None},
     }
 
 

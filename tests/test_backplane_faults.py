@@ -29,6 +29,10 @@ from cluster import (
 )
 from conftest import TIME_UNIT, ServerProcess, eventually, start_process, wait_for
 from test_cli import run_ticker
+from ticker.backplane.connection import connect
+from ticker.backplane.node import BackplaneNode
+from ticker.backplane.stream import encode_batch
+from ticker.hub import Hub, PriceUpdate
 from ticker.clients.base import RESET, SNAPSHOT, TICKS, TransportClient
 from ticker.clients.http import HttpConnection
 from ticker.clients.polling import long_poll_client, short_poll_client
@@ -356,3 +360,43 @@ async def test_processes_stop_together(tmp_path: Path, started: Started) -> None
     for pid in children:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+# A node in this process, fed by hand through real Redis
+
+
+@pytest.mark.gen_test(timeout=30 * TIME_UNIT)
+async def test_node_catches_up_to_cursor(tmp_path: Path, started: Started) -> None:
+    require_redis_server()
+    redis, url = await off_loop(lambda: start_redis(tmp_path))
+    started.add(redis)
+    client = connect(url)
+    hub = Hub({"AAPL": 100.0}, history_size=50, max_subscribers=5)
+    node = BackplaneNode(connect(url), "ticker", hub, history_entries=50)
+    try:
+        feed_hub = Hub({"AAPL": 100.0}, history_size=50, max_subscribers=5, epoch="feed-1")
+
+        async def append() -> int:
+            batch = feed_hub.publish([PriceUpdate("AAPL", 101.0, 1.0)])
+            assert batch is not None
+            await client.xadd("ticker", encode_batch("feed-1", batch.ticks))  # type: ignore[arg-type]
+            return batch.cursor
+
+        await append()
+        await node.start()
+        assert hub.last_seq == 1
+
+        # Another node already served seq 2: this one waits for it instead of resetting.
+        waiting = asyncio.ensure_future(node.catch_up("feed-1", 2, timeout=10 * TIME_UNIT))
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        assert await append() == 2
+        await wait_for(waiting)
+        assert hub.last_seq == 2
+
+        # A cursor that never comes ends the wait at the timeout; the caller then resets.
+        await wait_for(node.catch_up("feed-1", 99, timeout=0.05))
+        assert hub.last_seq == 2
+    finally:
+        await node.stop()
+        await client.aclose()

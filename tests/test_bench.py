@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import TIME_UNIT
+from conftest import SMALL_CONFIG, TIME_UNIT
 from ticker.bench.histogram import LatencyHistogram
 from ticker.bench.recorder import ClientRecorder, Window
 from ticker.clients.base import RESET, SNAPSHOT, TICKS, Event
 
 
-def run_bench_cli(*args: str, timeout: float = 60 * TIME_UNIT) -> subprocess.CompletedProcess[str]:
+def run_bench_cli(
+    *args: str, timeout: float = 60 * TIME_UNIT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ticker", "bench", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        env={**os.environ, **env} if env else None,
     )
 
 
@@ -172,3 +176,36 @@ def test_bench_rejects_bad_arguments_early(option: list[str], message: str) -> N
     result = run_bench_cli(*option)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+BENCH_KEY = "bench-key-0123456789abcdef"
+
+
+def test_bench_sends_key_from_environment(ticker_process, tmp_path: Path) -> None:
+    keyed = SMALL_CONFIG + f"""
+[access]
+enabled = true
+
+[[access.keys]]
+name = "bench"
+key = "{BENCH_KEY}"
+symbols = ["*"]
+"""
+    server = ticker_process(keyed)
+    report_path = tmp_path / "bench.json"
+    arguments = ["--url", server.base_url, "--clients", "2", "--duration", "1", "--warmup", "0.5"]
+    # Short polls would fall behind the small config's 50-tick history, so they sit this out.
+    arguments += ["--transports", "websocket,sse,longpoll", "--concurrent", "--json", str(report_path)]
+
+    refused = run_bench_cli(*arguments)
+    assert refused.returncode == 1
+    assert "401" in refused.stderr
+
+    result = run_bench_cli(*arguments, env={"TICKER_API_KEY": BENCH_KEY})
+    assert result.returncode == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    for name, row in report["transports"].items():
+        assert row["failed_clients"] == 0, name
+        assert row["expected"] > 0, name
+        assert row["missing"] == 0, name
+    assert BENCH_KEY not in "".join(server.lines)

@@ -78,13 +78,18 @@ def fast_config_text() -> str:
         r"(?m)^tick_interval\s*=.*$", f"tick_interval = {TICK_INTERVAL_SECONDS}", text
     )
     assert count == 1, f"expected one tick_interval line in {CONFIG_PATH}, found {count}"
+    # Symbols with a mean interval of their own update that often on average.
+    fast_text = re.sub(
+        r"(?m)^mean_interval\s*=.*$", f"mean_interval = {TICK_INTERVAL_SECONDS}", fast_text
+    )
     return fast_text
 
 
 def config_text_enabling(names: list[str]) -> str:
-    """Return the fast config with ``transports.enabled`` set to ``names``."""
+    """Return the fast config with ``transports.enabled`` (the one array-valued ``enabled``) set
+    to ``names``."""
     text, count = re.subn(
-        r"(?m)^enabled\s*=.*$", f"enabled = {json.dumps(names)}", fast_config_text()
+        r"(?m)^enabled\s*=\s*\[.*$", f"enabled = {json.dumps(names)}", fast_config_text()
     )
     assert count == 1, f"expected one enabled line in {CONFIG_PATH}, found {count}"
     return text
@@ -181,7 +186,7 @@ def open_dashboard(
     try:
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_function(
-            "document.body.dataset.ready === 'true'", timeout=PAGE_LOAD_TIMEOUT_MS
+            "() => document.body.dataset.ready === 'true'", timeout=PAGE_LOAD_TIMEOUT_MS
         )
         yield page, record
     finally:
@@ -482,7 +487,7 @@ def test_server_restart_reconnects(browser, server, tmp_path: Path, transport: s
 
         assert server.stop() == 0
 
-        page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
+        page.wait_for_function("() => document.getElementById('status').dataset.state === 'reconnecting'")
         assert page.locator("#figures").get_attribute("data-stale") == "true"
         assert "Reconnecting" in page.locator("#status-text").text_content()
 
@@ -554,8 +559,8 @@ def test_websocket_resumes_after_drop(browser, server) -> None:
         epoch = page.locator("#epoch").text_content()
 
         page_sides[0].close(code=4000, reason="dropped by the test")
-        page.wait_for_function("document.getElementById('status').dataset.state === 'reconnecting'")
-        page.wait_for_function("document.getElementById('status').dataset.state === 'live'")
+        page.wait_for_function("() => document.getElementById('status').dataset.state === 'reconnecting'")
+        page.wait_for_function("() => document.getElementById('status').dataset.state === 'live'")
         wait_for_price_change(page)
 
         # The relay may have taken a message from the server that never reached the page
@@ -651,7 +656,7 @@ def test_compare_shows_every_transport(page_and_record, server) -> None:
 
     page.click("#compare-link")
     page.wait_for_url(f"**{COMPARE_PATH}")
-    page.wait_for_function("document.body.dataset.ready === 'true'")
+    page.wait_for_function("() => document.body.dataset.ready === 'true'")
     wait_for_compare_figures(page, names)
     wait_for_clock_estimate(page)
 
@@ -785,3 +790,91 @@ def test_histogram_buckets_are_log_spaced(page_and_record) -> None:
     assert result["counts"][-1] == 1
     assert result["labels"] == ["< 0.1 ms", "50\u2013100 ms", "1\u20132 s", "\u2265 10 s"]
     assert_page_clean(record)
+
+
+def row_symbols(page) -> list[str]:
+    return page.eval_on_selector_all("tr[data-symbol]", "rows => rows.map(r => r.dataset.symbol)")
+
+
+def cell_text(page, symbol: str, field_name: str) -> str:
+    return page.locator(f'tr[data-symbol="{symbol}"] td[data-field="{field_name}"]').inner_text()
+
+
+def test_rows_show_quote_and_range(page_and_record) -> None:
+    page, record = page_and_record
+    page.wait_for_function(
+        """() => /\\d/.test(document.querySelector('tr[data-symbol=AAPL] td[data-field=range]')
+            .textContent)"""
+    )
+    # Read the row's cells in one step, so that they belong to the same tick.
+    cells = page.eval_on_selector(
+        "tr[data-symbol=AAPL]",
+        """row => Object.fromEntries([...row.cells].map(c => [c.dataset.field, c.textContent]))""",
+    )
+    low, high = (parse_number(part) for part in cells["range"].split("–"))
+    price, bid, ask = (parse_number(cells[name]) for name in ("price", "bid", "ask"))
+    assert bid < ask
+    assert bid <= price <= ask
+    assert low <= price <= high
+    assert page.locator("#feed-mode").inner_text() == "simulated prices"
+    assert_page_clean(record)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_rows_follow_config_edits(browser, ticker_process, tmp_path: Path, transport: str) -> None:
+    text = fast_config_text()
+    server = ticker_process(text)
+    server.wait_for_output(r"watching .* for changes")
+    path = tmp_path / "config-0.toml"
+    symbols = configured_symbols()
+    # Drop KO, the last table, and add a symbol in its place.
+    ko_table = text[text.index('[[symbols]]\nsymbol = "KO"') :]
+    new_table = ko_table.replace('"KO"', '"NEW"').replace("The Coca-Cola Company", "Newly Listed")
+    edited = text.replace(ko_table, new_table)
+    expected = [*symbols[:-1], "NEW"]
+
+    with open_dashboard(browser, f"{server.base_url}/?transport={transport}") as (page, record):
+        wait_for_live(page, transport)
+        wait_for_all_prices(page)
+        assert row_symbols(page) == symbols
+
+        path.write_text(edited, encoding="utf-8")
+        page.wait_for_function(
+            "expected => JSON.stringify([...document.querySelectorAll('tr[data-symbol]')]"
+            ".map(r => r.dataset.symbol)) === JSON.stringify(expected)",
+            arg=expected,
+        )
+        page.wait_for_function(
+            "() => /\\d/.test(document.querySelector('tr[data-symbol=NEW] td[data-field=price]')"
+            ".textContent)"
+        )
+        assert cell_text(page, "NEW", "name") == "Newly Listed"
+        assert page.locator("#symbol-count").inner_text() == str(len(expected))
+
+        path.write_text(text, encoding="utf-8")
+        page.wait_for_function(
+            "expected => JSON.stringify([...document.querySelectorAll('tr[data-symbol]')]"
+            ".map(r => r.dataset.symbol)) === JSON.stringify(expected)",
+            arg=symbols,
+        )
+        assert page.locator("#status").get_attribute("data-state") == "live"
+        assert_page_clean(record)
+
+
+def test_replay_shows_trading_day(browser, ticker_process) -> None:
+    server = ticker_process('[feed]\nmode = "replay"\nreplay_day_seconds = 1.0\nseed = 3\n')
+    with open_dashboard(browser, f"{server.base_url}/") as (page, record):
+        wait_for_live(page, "websocket")
+        assert row_symbols(page) == ["AAPL", "FB", "GOOG", "IBM", "MSFT"]
+        page.wait_for_function(
+            "() => /^replaying 2012-0[3-9]-\\d\\d$/.test(document.getElementById('feed-mode')"
+            ".textContent)"
+        )
+        first_day = page.locator("#feed-mode").inner_text()
+        # One trading day a second: the next day follows.
+        page.wait_for_function(
+            "day => document.getElementById('feed-mode').textContent !== day", arg=first_day
+        )
+        # AAPL traded between about 420 and 705 dollars in the file's year.
+        assert 400 < parse_number(cell_text(page, "AAPL", "price")) < 710
+        assert_page_clean(record)

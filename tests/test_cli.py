@@ -38,8 +38,11 @@ def test_serve_answers_snapshot(ticker_process) -> None:
     server: ServerProcess = ticker_process(SMALL_CONFIG)
     symbols = get_json(f"{server.base_url}/api/symbols")
     assert [s["symbol"] for s in symbols["symbols"]] == ["AAPL", "MSFT", "KO"]  # type: ignore[index]
-    # The feed publishes every 10 ms; a poll without cursor waits for its next batch.
+    # Each symbol updates every 10 ms on average; a poll without cursor waits for the next.
     poll = get_json(f"{server.base_url}/long-poll?timeout=5")
+    # Every symbol has ticked once a long-poll for it from cursor 0 has returned.
+    for symbol in ("AAPL", "MSFT", "KO"):
+        get_json(f"{server.base_url}/long-poll?cursor=0&symbols={symbol}&timeout=5")
     snapshot = get_json(f"{server.base_url}/api/snapshot")
     assert snapshot["cursor"] >= 3  # type: ignore[operator]
     assert len(snapshot["ticks"]) == 3  # type: ignore[arg-type]

@@ -43,6 +43,14 @@ def test_defaults_apply_to_missing_sections() -> None:
     assert config.websocket.ping_timeout <= config.websocket.ping_interval
 
 
+def test_server_limits_are_bounded_by_default() -> None:
+    server = parse_config(SYMBOL).server
+    assert server.idle_connection_timeout == 60.0
+    assert server.body_timeout == 10.0
+    assert server.max_header_size == 16384
+    assert server.max_body_size == 65536
+
+
 def test_transports_default_to_all_builtins() -> None:
     config = parse_config(SYMBOL)
     assert config.transports.enabled == ("websocket", "sse", "longpoll", "poll")
@@ -90,6 +98,18 @@ INVALID_CASES = [
     (config_with('[server]\nport = "8888"\n'), r"server\.port", "expected an integer"),
     (config_with("[server]\nport = 80.5\n"), r"server\.port", "expected an integer"),
     (config_with("[server]\nmax_clients = 0\n"), r"server\.max_clients", "positive"),
+    (
+        config_with("[server]\nidle_connection_timeout = 0\n"),
+        r"server\.idle_connection_timeout",
+        "positive",
+    ),
+    (config_with("[server]\nbody_timeout = -1.0\n"), r"server\.body_timeout", "positive"),
+    (
+        config_with("[server]\nmax_header_size = 100\n"),
+        r"server\.max_header_size",
+        "at least 1024 bytes, got 100",
+    ),
+    (config_with("[server]\nmax_body_size = -1\n"), r"server\.max_body_size", "0 bytes or more"),
     (config_with("[feed]\ntick_interval = 0\n"), r"feed\.tick_interval", "positive"),
     (config_with("[feed]\nseed = 1.5\n"), r"feed\.seed", "expected an integer"),
     (config_with("[feed]\nseed = true\n"), r"feed\.seed", "expected an integer"),
@@ -118,6 +138,21 @@ INVALID_CASES = [
     (config_with("[sse]\nheartbeat_interval = 0\n"), r"sse\.heartbeat_interval", "positive"),
     (config_with("[sse]\nretry_interval = -1\n"), r"sse\.retry_interval", "positive"),
     (config_with("[sse]\nmax_pending_messages = 0\n"), r"sse\.max_pending_messages", "positive"),
+    (config_with('[feed]\nmode = "live"\n'), r"feed\.mode", "simulated, replay, got 'live'"),
+    (config_with("[feed]\nreplay_day_seconds = 0\n"), r"feed\.replay_day_seconds", "positive"),
+    (SYMBOL + "mean_interval = 0\n", r"symbols\[0\]\.mean_interval", "positive"),
+    (SYMBOL + "spread = 0.5\n", r"symbols\[0\]\.spread", "from 0 to 0.1"),
+    (SYMBOL + "spread = -0.001\n", r"symbols\[0\]\.spread", "got -0.001"),
+    (
+        config_with('[feed]\nmode = "replay"\n').replace('"AAPL"', '"NVDA"'),
+        r"symbols\[0\]\.symbol: 'NVDA' has no rows in the replay file",
+        "the file has AAPL, FB, GOOG, IBM, MSFT",
+    ),
+    (
+        config_with('[feed]\nmode = "replay"\nreplay_file = "/nonexistent/prices.csv"\n'),
+        r"feed\.replay_file: file not found",
+        "/nonexistent/prices.csv",
+    ),
 ]
 
 
@@ -146,3 +181,52 @@ def test_load_names_file_in_errors(tmp_path: Path) -> None:
     path.write_text(SYMBOL.replace("100.0", "-1"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"config\.toml: symbols\[0\]\.price"):
         load_config(path)
+
+
+def test_symbol_settings_default_from_feed() -> None:
+    config = parse_config(config_with("[feed]\ntick_interval = 2"))
+    assert config.symbols[0].mean_interval == 2.0
+    assert config.symbols[0].spread == 0.0005
+    config = parse_config(SYMBOL + "mean_interval = 0.25\nspread = 0.001\n")
+    assert config.symbols[0].mean_interval == 0.25
+    assert config.symbols[0].spread == 0.001
+
+
+def test_replay_without_tables_takes_file_symbols() -> None:
+    config = parse_config('[feed]\nmode = "replay"\n')
+    assert config.symbol_names() == ("AAPL", "FB", "GOOG", "IBM", "MSFT")
+    assert config.replay is not None
+    # The start price is the first open in the file; the model keys are not needed.
+    assert config.symbols[0].price == 548.17
+
+
+def test_replay_file_relative_to_config(tmp_path: Path) -> None:
+    (tmp_path / "prices.csv").write_text(
+        "symbol,date,open,high,low,close,volume\n"
+        "ZZZ,2020-01-02,10,11,9,10.5,100\nZZZ,2020-01-03,10.5,12,10,11,200\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[feed]\nmode = "replay"\nreplay_file = "prices.csv"\n\n'
+        '[[symbols]]\nsymbol = "ZZZ"\nname = "Zed"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path)
+    assert config.symbol_names() == ("ZZZ",)
+    assert config.symbols[0].name == "Zed"
+    assert config.replay is not None
+    assert config.replay.dates == ("2020-01-02", "2020-01-03")
+
+
+def test_invalid_replay_file_names_line(tmp_path: Path) -> None:
+    (tmp_path / "prices.csv").write_text(
+        "symbol,date,open,high,low,close,volume\nZZZ,2020-01-02,10,11,9,99,100\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "config.toml"
+    path.write_text('[feed]\nmode = "replay"\nreplay_file = "prices.csv"\n', encoding="utf-8")
+    expected = r"config\.toml: feed\.replay_file: invalid daily prices"
+    with pytest.raises(ConfigError, match=expected) as caught:
+        load_config(path)
+    assert "line 2: close 99.0 is outside the day's low 9.0 and high 11.0" in str(caught.value)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import statistics
@@ -8,35 +9,45 @@ import statistics
 import pytest
 
 from conftest import eventually
-from ticker.config import Config, SymbolConfig
-from ticker.feed import Feed, PriceModel, Schedule
+from ticker.config import Config, SymbolConfig, parse_config
+from ticker.feed import Feed
 from ticker.hub import Hub
+from ticker.prices.simulated import PriceModel, SimulatedPrices
 
 
-def symbol(name: str = "AAA", price: float = 100.0, volatility: float = 0.3, drift: float = 0.1):
-    return SymbolConfig(name, name, price, volatility, drift)
+def symbol(
+    name: str = "AAA",
+    price: float = 100.0,
+    volatility: float = 0.3,
+    drift: float = 0.1,
+    mean_interval: float = 0.5,
+) -> SymbolConfig:
+    return SymbolConfig(name, name, price, volatility, drift, mean_interval)
 
 
 def test_model_is_reproducible_with_seed() -> None:
     symbols = [symbol("AAA"), symbol("BBB", 50.0)]
-    first = PriceModel(symbols, 1 / 252, random.Random(42))
-    second = PriceModel(symbols, 1 / 252, random.Random(42))
-    assert [first.step() for _ in range(100)] == [second.step() for _ in range(100)]
+    first = PriceModel(symbols, random.Random(42))
+    second = PriceModel(symbols, random.Random(42))
+    steps = [(name, 1 / 252) for _ in range(100) for name in ("AAA", "BBB")]
+    assert [first.move(*step) for step in steps] == [second.move(*step) for step in steps]
 
 
 def test_model_differs_with_other_seed() -> None:
-    first = PriceModel([symbol()], 1 / 252, random.Random(1))
-    second = PriceModel([symbol()], 1 / 252, random.Random(2))
-    assert [first.step() for _ in range(10)] != [second.step() for _ in range(10)]
+    first = PriceModel([symbol()], random.Random(1))
+    second = PriceModel([symbol()], random.Random(2))
+    assert [first.move("AAA", 1 / 252) for _ in range(10)] != [
+        second.move("AAA", 1 / 252) for _ in range(10)
+    ]
 
 
 def test_model_log_returns_match_gbm() -> None:
     volatility, drift, dt, steps = 0.4, 0.1, 1 / 252, 50_000
-    model = PriceModel([symbol(volatility=volatility, drift=drift, price=1e6)], dt, random.Random(3))
+    model = PriceModel([symbol(volatility=volatility, drift=drift, price=1e6)], random.Random(3))
     returns = []
     previous = model.prices["AAA"]
     for _ in range(steps):
-        model.step()
+        model.move("AAA", dt)
         current = model.prices["AAA"]
         returns.append(math.log(current / previous))
         previous = current
@@ -50,68 +61,102 @@ def test_model_log_returns_match_gbm() -> None:
 
 
 def test_model_rounds_prices_to_cents() -> None:
-    model = PriceModel([symbol()], 1 / 252, random.Random(5))
+    model = PriceModel([symbol()], random.Random(5))
     for _ in range(100):
-        [(_name, price)] = model.step()
+        price = model.move("AAA", 1 / 252)
         assert price == round(price, 2)
 
 
 def test_model_price_never_below_one_cent() -> None:
-    model = PriceModel([symbol(price=0.02, volatility=3.0, drift=-5.0)], 1.0, random.Random(6))
-    prices = [model.step()[0][1] for _ in range(200)]
+    model = PriceModel([symbol(price=0.02, volatility=3.0, drift=-5.0)], random.Random(6))
+    prices = [model.move("AAA", 1.0) for _ in range(200)]
     assert min(prices) == 0.01
     assert all(price >= 0.01 for price in prices)
 
 
-def test_model_for_interval_scales_time() -> None:
-    model = PriceModel.for_interval([symbol()], tick_interval=0.5, time_scale=60.0, seed=None)
-    assert model.step_years == pytest.approx(30.0 / (252 * 6.5 * 3600))
+def test_simulated_step_follows_elapsed_time() -> None:
+    # Zero volatility leaves only the drift, so the price shows how much time was simulated.
+    entry = symbol(volatility=0.0, drift=0.5, price=1000.0)
+    prices = SimulatedPrices([entry], time_scale=252 * 6.5 * 3600, rng=random.Random(1))
+    first = prices.update("AAA", 0.5)  # the first update counts one mean interval: 0.5 years
+    second = prices.update("AAA", 1.5)  # a second of real time is a year here
+    assert first is not None and second is not None
+    assert first[0] == round(1000.0 * math.exp(0.5 * 0.5), 2)
+    assert second[0] == round(1000.0 * math.exp(0.5 * 1.5), 2)
 
 
-def test_schedule_keeps_absolute_deadlines() -> None:
-    schedule = Schedule(start=100.0, interval=0.5)
-    # Each call happens a little late; the deadlines still do not drift.
-    assert schedule.next_deadline(now=100.0) == (100.5, 0)
-    assert schedule.next_deadline(now=100.6) == (101.0, 0)
-    assert schedule.next_deadline(now=101.3) == (101.5, 0)
+RATES_CONFIG = """
+[feed]
+seed = 3
+
+[[symbols]]
+symbol = "BUSY"
+name = "Busy"
+price = 100.0
+volatility = 0.2
+drift = 0.0
+mean_interval = 0.004
+
+[[symbols]]
+symbol = "QUIET"
+name = "Quiet"
+price = 100.0
+volatility = 0.2
+drift = 0.0
+mean_interval = 0.04
+"""
 
 
-def test_schedule_skips_missed_deadlines() -> None:
-    schedule = Schedule(start=0.0, interval=1.0)
-    assert schedule.next_deadline(now=0.0) == (1.0, 0)
-    # The loop stalled until 4.2: deadlines 2 and 3 are skipped and 4 runs 0.2 s late.
-    deadline, skipped = schedule.next_deadline(now=4.2)
-    assert skipped == 2
-    assert deadline == 4.0
-    assert schedule.next_deadline(now=4.3) == (5.0, 0)
-
-
-def test_schedule_late_less_than_interval_is_kept() -> None:
-    schedule = Schedule(start=0.0, interval=1.0)
-    assert schedule.next_deadline(now=1.9) == (1.0, 0)
+def make_feed(config: Config) -> tuple[Feed, Hub]:
+    hub = Hub({s.symbol: s.price for s in config.symbols}, 100_000, 10)
+    return Feed.from_config(hub, config), hub
 
 
 @pytest.mark.gen_test
-async def test_feed_publishes_batches_on_schedule(config: Config, hub: Hub) -> None:
-    model = PriceModel.for_interval(config.symbols, 0.01, 1.0, seed=1)
-    feed = Feed(model, hub, tick_interval=0.01)
-    symbols = len(config.symbols)
+async def test_feed_publishes_each_symbol_at_own_rate() -> None:
+    feed, hub = make_feed(parse_config(RATES_CONFIG))
     feed.start()
-    await eventually(lambda: hub.last_seq >= 5 * symbols)
+    await eventually(lambda: hub.last_seq >= 400)
     await feed.stop()
 
-    assert hub.last_seq % symbols == 0  # whole batches only
-    _cursor, ticks = hub.snapshot()
-    assert [tick.symbol for tick in ticks] == list(config.symbol_names())
-    batch_times = sorted({tick.ts for tick in hub.ticks_after(0, None, 1000)[0]})
-    steps = [b - a for a, b in zip(batch_times, batch_times[1:])]
-    # ts is the scheduled moment, so batches are one interval apart however late the loop ran.
-    assert all(step == pytest.approx(10.0, abs=1e-3) for step in steps)
+    ticks, _ = hub.ticks_after(0, None, 100_000)
+    counts = {name: sum(1 for tick in ticks if tick.symbol == name) for name in ("BUSY", "QUIET")}
+    # The expected ratio is 10; a loose bound keeps a loaded machine from failing it.
+    assert counts["BUSY"] > 4 * counts["QUIET"]
+    # ts is each update's scheduled moment, and batches go out in time order.
+    stamps = [tick.ts for tick in ticks]
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) > 0.9 * len(stamps)  # uneven times, not one beat for all
+    first = json.loads(ticks[0].json)
+    assert {"bid", "ask", "size", "open", "high", "low"} <= set(first)
+
+
+@pytest.mark.gen_test
+async def test_feed_applies_symbol_changes(config: Config) -> None:
+    feed, hub = make_feed(config)
+    feed.start()
+    await eventually(lambda: hub.last_seq >= 10)
+
+    faster_ko = symbol("KO", 50.0, mean_interval=0.001)
+    new = symbol("NEW", 10.0, mean_interval=0.005)
+    hub.update_symbols({"AAPL": 100.0, "KO": 50.0, "NEW": 10.0})
+    feed.apply_symbols([config.symbols[0], faster_ko, new])
+    removed_at = hub.last_seq
+    await eventually(
+        lambda: any(t.symbol == "NEW" for t in hub.ticks_after(removed_at, None, 10**5)[0])
+    )
+    await eventually(lambda: hub.last_seq >= removed_at + 200)
+    await feed.stop()
+
+    after, _ = hub.ticks_after(removed_at, None, 10**5)
+    assert "MSFT" not in {tick.symbol for tick in after}
+    counts = {name: sum(1 for t in after if t.symbol == name) for name in ("AAPL", "KO")}
+    assert counts["KO"] > 3 * counts["AAPL"]  # 10 times the rate of AAPL on average
 
 
 @pytest.mark.gen_test
 async def test_feed_stop_is_idempotent(config: Config, hub: Hub) -> None:
-    feed = Feed(PriceModel.for_interval(config.symbols, 0.01, 1.0, seed=1), hub, 0.01)
+    feed = Feed.from_config(hub, config)
     feed.start()
     await feed.stop()
     await feed.stop()

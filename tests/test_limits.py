@@ -1,10 +1,9 @@
-"""Limits per client address and per request, on every transport, and the rate-limited log."""
+"""Limits per client address and per request, on every transport."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from test_sse import open_stream
 from ticker.config import Config, parse_config
 from ticker.context import ServerContext
 from ticker.hub import Hub
-from ticker.ratelimit_log import RateLimitedLog
 from ticker.server import TickerServer
 
 LIMITS = """
@@ -170,20 +168,3 @@ async def test_proxy_headers_name_each_client() -> None:
             connection.close()
     finally:
         await server.stop()
-
-
-def test_rate_limited_log_counts_suppressed(caplog: pytest.LogCaptureFixture) -> None:
-    now = [0.0]
-    log = RateLimitedLog(logging.getLogger("ticker.test"), interval=10.0, burst=2, clock=lambda: now[0])
-    with caplog.at_level(logging.INFO, logger="ticker.test"):
-        for attempt in range(5):
-            log.log(logging.INFO, "full", "refused %d", attempt)
-        log.log(logging.INFO, "other", "another kind")
-        now[0] = 10.0
-        log.log(logging.INFO, "full", "refused %d", 5)
-    assert [record.getMessage() for record in caplog.records] == [
-        "refused 0",
-        "refused 1",
-        "another kind",
-        "refused 5 (3 similar messages suppressed)",
-    ]

@@ -253,6 +253,8 @@ BAD_REQUESTS = [
     ("symbols=NOPE", "unknown symbol 'NOPE'"),
     ("symbols=aapl", "unknown symbol 'aapl'"),
     ("symbols=AAPL,,KO", "invalid symbols 'AAPL,,KO'"),
+    ("symbols_version=two", "invalid symbols_version 'two'"),
+    ("symbols_version=-1", "invalid symbols_version '-1'"),
     ("timeout=soon", "invalid timeout 'soon'"),
     ("timeout=-1", "invalid timeout '-1'"),
     ("timeout=nan", "invalid timeout 'nan'"),
@@ -336,3 +338,39 @@ def test_hold_timeout_is_clamped() -> None:
     assert parse_timeout("0", default=25.0, maximum=60.0) == 0.0
     assert parse_timeout(".5", default=25.0, maximum=60.0) == 0.5
     assert parse_timeout("2.", default=25.0, maximum=60.0) == 2.0
+
+
+@pytest.mark.gen_test
+async def test_waiting_poll_gets_new_symbols(
+    url, publisher: ManualPublisher, hub: Hub, context: Any
+) -> None:
+    publisher.publish({"AAPL": 101.0})
+    # The hold outlasts the wait below, so only the announcement can end the poll in time.
+    poll = asyncio.ensure_future(
+        fetch(url("/long-poll?cursor=1&symbols=KO&symbols_version=1&timeout=10"))
+    )
+    await eventually(lambda: waiting(hub) == 1)
+
+    new_symbols = (*context.config.symbols[:2], replace(context.config.symbols[0], symbol="NEW"))
+    context.config = replace(context.config, symbols=new_symbols)
+    hub.update_symbols({entry.symbol: entry.price for entry in new_symbols})
+
+    data = body(await asyncio.wait_for(poll, 2 * TIME_UNIT))
+    assert data["ticks"] == []
+    assert data["cursor"] == 1
+    assert data["symbols_version"] == 2
+    assert [entry["symbol"] for entry in data["symbols"]] == ["AAPL", "MSFT", "NEW"]
+
+
+@pytest.mark.gen_test
+async def test_current_symbols_version_omits_list(url, publisher: ManualPublisher) -> None:
+    publisher.publish({"AAPL": 101.0})
+    data = body(await fetch(url("/long-poll?cursor=0&symbols_version=1")))
+    assert data["symbols_version"] == 1
+    assert "symbols" not in data
+    stale = body(await fetch(url("/long-poll?cursor=0&symbols_version=0")))
+    assert [entry["symbol"] for entry in stale["symbols"]] == ["AAPL", "MSFT", "KO"]
+    assert [tick["seq"] for tick in stale["ticks"]] == [1]
+    empty = await fetch(url("/long-poll?cursor=1&symbols_version=1&timeout=0"))
+    assert empty.code == 204
+    assert empty.headers["X-Ticker-Symbols-Version"] == "1"

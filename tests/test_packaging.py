@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -26,6 +27,17 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
+def install_wheel(wheel: Path, tmp_path: Path) -> Path:
+    """Install ``wheel`` into a folder of its own under ``tmp_path`` and return that folder."""
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
+        check=True,
+        timeout=120 * TIME_UNIT,
+    )
+    return target
+
+
 def test_wheel_contains_web_and_config(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ticker/config.toml" in names
@@ -37,12 +49,7 @@ def test_wheel_contains_web_and_config(wheel: Path) -> None:
 
 
 def test_installed_wheel_serves_dashboard(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(target), str(wheel)],
-        check=True,
-        timeout=120 * TIME_UNIT,
-    )
+    target = install_wheel(wheel, tmp_path)
     workdir = tmp_path / "elsewhere"  # no config.toml and no web/ here
     workdir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
@@ -51,5 +58,31 @@ def test_installed_wheel_serves_dashboard(wheel: Path, tmp_path: Path) -> None:
         assert f"loaded config from {target / 'ticker' / 'config.toml'}" in "".join(server.lines)
         with urllib.request.urlopen(f"{server.base_url}/", timeout=10 * TIME_UNIT) as response:
             assert response.read() == (REPO_ROOT / "web" / "index.html").read_bytes()
+    finally:
+        assert server.stop() == 0
+
+
+def test_wheel_contains_replay_data(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "ticker/data/daily-prices-2012.csv" in names
+    assert "ticker/data/README.md" in names
+
+
+def test_installed_wheel_replays_shipped_prices(wheel: Path, tmp_path: Path) -> None:
+    target = install_wheel(wheel, tmp_path)
+    workdir = tmp_path / "elsewhere"
+    workdir.mkdir()
+    (workdir / "config.toml").write_text('[feed]\nmode = "replay"\nseed = 1\n', encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    server = start_server_process(["serve", "--port", "0"], cwd=workdir, env=env)
+    try:
+        assert f"replay of {target / 'ticker' / 'data' / 'daily-prices-2012.csv'}" in "".join(
+            server.lines
+        )
+        url = f"{server.base_url}/long-poll?cursor=0&symbols=AAPL&timeout=10"
+        with urllib.request.urlopen(url, timeout=15 * TIME_UNIT) as response:
+            tick = json.load(response)["ticks"][0]
+        assert tick["date"] == "2012-03-01"
+        assert 538.77 <= tick["price"] <= 548.21  # within AAPL's range on 2012-03-01
     finally:
         assert server.stop() == 0

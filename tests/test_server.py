@@ -7,12 +7,14 @@ import gc
 import json
 import socket
 import warnings
+from dataclasses import replace
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 from tornado.websocket import websocket_connect
 
 from conftest import TIME_UNIT, eventually, wait_for
+from test_websocket import open_stalled_client
 from ticker.config import Config
 from ticker.server import TickerServer
 
@@ -51,6 +53,26 @@ async def test_stop_says_goodbye_to_clients(config: Config) -> None:
     stopped_at = server.hub.last_seq
     await asyncio.sleep(5 * config.feed.tick_interval)
     assert server.hub.last_seq == stopped_at  # the feed is stopped
+
+
+@pytest.mark.gen_test(timeout=30 * TIME_UNIT)
+async def test_stop_drops_clients_that_never_answer(config: Config, log_guard) -> None:
+    log_guard.expect(r"1 streaming clients did not finish closing within 0.2 s; dropping them")
+    config = replace(config, server=replace(config.server, shutdown_timeout=0.2))
+    server = TickerServer(config, "127.0.0.1", 0)
+    server.start(run_feed=False)
+    # Two clients that connect and then never read. The WebSocket close handshake never
+    # completes, so that client is dropped; the event stream's end fits in the socket buffer.
+    websocket = await open_stalled_client(server.port)
+    stream = socket.create_connection(("127.0.0.1", server.port))
+    stream.sendall(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    await eventually(lambda: server.hub.counts() == {"websocket": 1, "sse": 1})
+
+    await server.stop()  # the test's timeout bounds it
+    assert server.context.open_connections == set()
+    assert server.context.address_limits.count("websocket", "127.0.0.1") == 0
+    websocket.close()
+    stream.close()
 
 
 @pytest.mark.gen_test

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ticker.config import Config
 from ticker.context import ServerContext
 from ticker.errors import InvalidRequest
-from ticker.hub import encode_ticks
+from ticker.hub import SymbolChange, Symbols, encode_ticks
 from ticker.http import JsonHandler
+from ticker.pages import set_page_headers
 from ticker.params import parse_symbols
 from ticker.resources import web_root
 
@@ -19,14 +21,56 @@ if TYPE_CHECKING:
 
 
 class SymbolsHandler(JsonHandler):
-    """``GET /api/symbols``: the configured symbols with names and start prices."""
+    """``GET /api/symbols``: the symbols with their settings, their version and the feed mode."""
 
     def get(self) -> None:
-        symbols = [
-            {"symbol": entry.symbol, "name": entry.name, "start_price": entry.price}
-            for entry in self.context.config.symbols
-        ]
-        self.write_json({"symbols": symbols})
+        feed = self.context.feed
+        entitlement = self.grant.symbols
+        self.write_json(
+            {
+                "symbols": symbol_entries(self.context.config, entitlement),
+                "version": self.context.hub.symbols_version,
+                "feed": {
+                    "mode": self.context.config.feed.mode,
+                    "day": feed.current_day() if feed is not None else None,
+                },
+            }
+        )
+
+
+def symbol_entries(config: Config, entitlement: Symbols = None) -> list[dict[str, Any]]:
+    """Describe the configured symbols as ``/api/symbols`` and the ``symbols`` messages do.
+
+    With an API key's ``entitlement``, only the symbols it covers are described.
+    """
+    return [
+        {
+            "symbol": entry.symbol,
+            "name": entry.name,
+            "start_price": entry.price,
+            "mean_interval": entry.mean_interval,
+            "spread": entry.spread,
+        }
+        for entry in config.symbols
+        if entitlement is None or entry.symbol in entitlement
+    ]
+
+
+def symbols_change_json(config: Config, change: SymbolChange, entitlement: Symbols = None) -> str:
+    """Encode a symbol change with the symbols now configured, for the push transports.
+
+    With an API key's ``entitlement``, symbols outside it are left out, so that a restricted key
+    does not learn of them.
+    """
+    body = {
+        "version": change.version,
+        "added": [symbol for symbol in change.added if entitlement is None or symbol in entitlement],
+        "removed": [
+            symbol for symbol in change.removed if entitlement is None or symbol in entitlement
+        ],
+        "symbols": symbol_entries(config, entitlement),
+    }
+    return json.dumps(body, separators=(",", ":"))
 
 
 class SnapshotHandler(JsonHandler):
@@ -38,6 +82,7 @@ class SnapshotHandler(JsonHandler):
             symbols = parse_symbols(
                 self.get_query_argument("symbols", None),
                 hub,
+                self.grant.symbols,
                 self.context.config.limits.max_symbols_per_subscription,
             )
         except InvalidRequest as exc:
@@ -59,6 +104,8 @@ class IndexHandler(JsonHandler):
     The page is read once, when the application is built, so no request reads the disk.
     """
 
+    requires_key = False
+
     def initialize(self, context: ServerContext, page: bytes) -> None:  # type: ignore[override]
         super().initialize(context)
         self.page = page
@@ -66,6 +113,7 @@ class IndexHandler(JsonHandler):
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
+        set_page_headers(self)
 
     def get(self) -> None:
         self.finish(self.page)
@@ -77,6 +125,8 @@ def read_index_page() -> bytes:
 
 class TransportsHandler(JsonHandler):
     """``GET /api/transports``: the enabled transports, in the dashboard's menu order."""
+
+    requires_key = False
 
     def initialize(  # type: ignore[override]
         self, context: ServerContext, transports: Sequence[Transport]
@@ -99,6 +149,8 @@ class TransportsHandler(JsonHandler):
 
 class TransportModuleHandler(JsonHandler):
     """The browser module of one transport, read when the application is built."""
+
+    requires_key = False
 
     def initialize(self, context: ServerContext, source: bytes) -> None:  # type: ignore[override]
         super().initialize(context)
@@ -138,6 +190,8 @@ class StatsHandler(JsonHandler):
 
 class TimeHandler(JsonHandler):
     """``GET /api/time``: the server's clock in ms since the Unix epoch, for clock alignment."""
+
+    requires_key = False
 
     def get(self) -> None:
         self.write_json({"server_time_ms": time.time() * 1000.0})

@@ -19,8 +19,11 @@ from ticker.api import (
 )
 from ticker.config import Config
 from ticker.context import ServerContext
+from ticker.health import HealthHandler
 from ticker.hub import Hub
 from ticker.http import NotFoundHandler, log_request
+from ticker.metrics import MetricsHandler, make_registry
+from ticker.pages import StaticPageHandler
 from ticker.resources import web_root
 from ticker.transports.base import Transport
 from ticker.transports.registry import discover_transports, select_transports
@@ -54,6 +57,7 @@ def make_app(
     settings: dict[str, Any] = {
         "static_path": str(web_root()),
         "static_url_prefix": "/static/",
+        "static_handler_class": StaticPageHandler,
         "default_handler_class": NotFoundHandler,
         "default_handler_args": shared,
         "log_function": log_request,
@@ -68,6 +72,8 @@ def make_app(
         (r"/api/snapshot", SnapshotHandler, shared),
         (r"/api/stats", StatsHandler, shared),
         (r"/api/time", TimeHandler, shared),
+        (r"/healthz", HealthHandler, shared),
+        (r"/metrics", MetricsHandler, {"context": context, "registry": make_registry(context)}),
         (r"/api/transports", TransportsHandler, {"context": context, "transports": transports}),
         (r"/compare/?", tornado.web.RedirectHandler, {"url": "/static/compare.html"}),
     ]

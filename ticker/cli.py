@@ -1,4 +1,4 @@
-"""The ``ticker`` command: ``serve``, ``feed``, ``check-config`` and ``bench``.
+"""The ``ticker`` command: ``serve``, ``feed``, ``check-config``, ``calibrate`` and ``bench``.
 
 This is the only module that configures logging handlers or writes to the terminal.
 """
@@ -20,9 +20,12 @@ from pathlib import Path
 from ticker.app import enabled_transports
 from ticker.backplane import command as backplane_command
 from ticker.backplane import BackplaneError, require_redis
+from ticker.prices.bars import read_daily_prices
 from ticker.bench import command as bench_command
+from ticker.prices.calibrate import symbols_block
 from ticker.config import Config, load_config
 from ticker.errors import ConfigError
+from ticker.reload import ConfigReloader
 from ticker.resources import default_config_path
 from ticker.processes import run_processes
 from ticker.server import TickerServer, bind_listening_sockets
@@ -91,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=run_check_config)
 
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="print [[symbols]] tables with volatility and drift estimated from daily prices",
+        allow_abbrev=False,
+    )
+    calibrate.add_argument(
+        "path", type=Path, help="CSV file with the columns symbol,date,open,high,low,close,volume"
+    )
+    calibrate.set_defaults(handler=run_calibrate)
+
     backplane_command.add_feed_parser(commands)
     bench_command.add_parser(commands)
     return parser
@@ -128,6 +141,20 @@ def run_check_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_calibrate(args: argparse.Namespace) -> int:
+    try:
+        prices = read_daily_prices(args.path)
+        block = symbols_block(prices)
+    except FileNotFoundError:
+        print(f"error: {args.path}: file not found", file=sys.stderr)
+        return EXIT_ERROR
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(block, end="")
+    return EXIT_OK
+
+
 def run_serve(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     path = choose_config_path(args.config)
@@ -162,7 +189,7 @@ def run_serve(args: argparse.Namespace) -> int:
             logger.error("%s", exc)
             return EXIT_ERROR
     if args.processes == 1:
-        return asyncio.run(serve(config, args.host, args.port))
+        return asyncio.run(serve(config, args.host, args.port, path))
 
     host = args.host if args.host is not None else config.server.host
     port = args.port if args.port is not None else config.server.port
@@ -171,17 +198,21 @@ def run_serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         _log_listen_error(exc, f"{host}:{port}")
         return EXIT_ERROR
-    return run_processes(args.processes, lambda: asyncio.run(serve(config, host, port, sockets)))
+    return run_processes(
+        args.processes, lambda: asyncio.run(serve(config, host, port, path, sockets))
+    )
 
 
 async def serve(
     config: Config,
     host: str | None,
     port: int | None,
+    config_path: Path | None = None,
     sockets: list[socket.socket] | None = None,
 ) -> int:
     """Run a server until SIGINT or SIGTERM; return the exit status.
 
+    With ``config_path``, the server reloads its symbols when that file changes and on SIGHUP.
     ``sockets`` are listening sockets that other processes share; see TickerServer.start.
     """
     try:
@@ -193,29 +224,53 @@ async def serve(
     # Handle the signals before listening, so that a signal sent as soon as the server
     # reports it is listening still stops it in order.
     stop_requested = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    reloader = ConfigReloader(server, config_path) if config_path is not None else None
     with stop_signals(stop_requested):
-        node = None
-        if config.backplane.url:
-            server.context.node_name = f"{socket.gethostname()}-{os.getpid()}"
-            try:
-                node = await backplane_command.start_node(config, server.hub, stop_requested)
-            except BackplaneError as exc:
-                logger.error("%s", exc)
-                return EXIT_ERROR
-            if node is None:  # stopped while waiting for the feed's first batch
-                return EXIT_OK
+        if reloader is not None:
+            loop.add_signal_handler(signal.SIGHUP, _on_reload_signal, reloader)
         try:
-            server.start(run_feed=node is None, sockets=sockets)
-        except OSError as exc:
-            _log_listen_error(exc, f"{server.host}:{server.requested_port}")
-            if node is not None:
-                await node.stop()
+            return await _run_until_stopped(server, config, stop_requested, reloader, sockets)
+        finally:
+            loop.remove_signal_handler(signal.SIGHUP)
+
+
+async def _run_until_stopped(
+    server: TickerServer,
+    config: Config,
+    stop_requested: asyncio.Event,
+    reloader: ConfigReloader | None,
+    sockets: list[socket.socket] | None,
+) -> int:
+    """Start the backplane node if configured, then listen, until ``stop_requested`` is set."""
+    node = None
+    if config.backplane.url:
+        server.context.node_name = f"{socket.gethostname()}-{os.getpid()}"
+        try:
+            node = await backplane_command.start_node(config, server.hub, stop_requested)
+        except BackplaneError as exc:
+            logger.error("%s", exc)
             return EXIT_ERROR
-        await stop_requested.wait()
+        if node is None:  # stopped while waiting for the feed's first batch
+            return EXIT_OK
+        server.context.feed = None
+        server.context.backplane = node
+    try:
+        server.start(run_feed=node is None, sockets=sockets)
+    except OSError as exc:
+        _log_listen_error(exc, f"{server.host}:{server.requested_port}")
         if node is not None:
             await node.stop()
-        await server.stop()
-        return EXIT_OK
+        return EXIT_ERROR
+    if reloader is not None:
+        reloader.start()
+    await stop_requested.wait()
+    if reloader is not None:
+        await reloader.stop()
+    if node is not None:
+        await node.stop()
+    await server.stop()
+    return EXIT_OK
 
 
 def _log_listen_error(exc: OSError, where: str) -> None:
@@ -240,6 +295,11 @@ def stop_signals(stop_requested: asyncio.Event) -> Iterator[None]:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+def _on_reload_signal(reloader: ConfigReloader) -> None:
+    logger.info("received SIGHUP")
+    reloader.request_reload("SIGHUP")
 
 
 def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:

@@ -15,9 +15,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ticker.access_config import AccessConfig, parse_access
+from ticker.prices.bars import SHIPPED_PRICES, DailyPrices, read_daily_prices
 from ticker.errors import ConfigError
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9.\-]{1,10}")
+DEFAULT_SPREAD = 0.0005
+MAX_SPREAD = 0.1
+MODEL_KEYS = ("price", "volatility", "drift")
+"""Symbol keys that only a simulated feed needs."""
+MIN_HEADER_SIZE = 1024
+"""Bytes; a browser's request line and headers for this server's pages fit in this."""
 
 T = TypeVar("T")
 
@@ -28,17 +36,38 @@ class ServerConfig:
     port: int = 8888
     max_clients: int = 10000
     """Hub subscriptions at once: WebSocket clients plus waiting long-polls."""
+    shutdown_timeout: float = 5.0
+    """Seconds a stop waits for clients to finish closing before it drops them."""
     xheaders: bool = False
     """Take the client address from ``X-Real-IP`` or ``X-Forwarded-For``; turn on only behind a
     reverse proxy that sets them, or clients can pick their own address."""
+    idle_connection_timeout: float = 60.0
+    """Seconds a connection may take to send a request's headers, or stay idle between two."""
+    body_timeout: float = 10.0
+    """Seconds a client may take to send a request body."""
+    max_header_size: int = 16384
+    """Largest request line plus headers, in bytes."""
+    max_body_size: int = 65536
+    """Largest request body in bytes; no endpoint reads one."""
+
+
+FEED_MODES = ("simulated", "replay")
 
 
 @dataclass(frozen=True)
 class FeedConfig:
+    mode: str = "simulated"
+    """``simulated`` (geometric Brownian motion) or ``replay`` (daily bars from a CSV file)."""
     tick_interval: float = 0.5
+    """Mean seconds between two updates of a symbol whose table sets no ``mean_interval``."""
     time_scale: float = 1.0
     """Simulated market seconds per real second."""
     seed: int | None = None
+    replay_file: str = ""
+    """The CSV file of daily bars to replay; empty means the data set shipped with ticker.
+    A relative path is resolved against the config file's folder."""
+    replay_day_seconds: float = 60.0
+    """Real seconds that one replayed trading day lasts."""
 
 
 @dataclass(frozen=True)
@@ -110,6 +139,10 @@ class SymbolConfig:
     """Annualised volatility of log returns (0.25 is 25 % a year)."""
     drift: float
     """Annualised drift of the price (0.05 is 5 % a year)."""
+    mean_interval: float = 0.5
+    """Mean seconds between two updates; each gap is drawn at random around it."""
+    spread: float = DEFAULT_SPREAD
+    """Bid-ask spread as a fraction of the price (0.0005 is 5 basis points)."""
 
 
 @dataclass(frozen=True)
@@ -123,9 +156,12 @@ class Config:
     sse: SseConfig = SseConfig()
     limits: LimitsConfig = LimitsConfig()
     transports: TransportsConfig = TransportsConfig()
+    access: AccessConfig = AccessConfig()
     backplane: BackplaneConfig = BackplaneConfig()
     source: str = "<defaults>"
     """The file this config was read from, for messages and logs."""
+    replay: DailyPrices | None = None
+    """The daily bars to replay, read and checked with the config in replay mode."""
 
     def symbol_names(self) -> tuple[str, ...]:
         return tuple(entry.symbol for entry in self.symbols)
@@ -186,7 +222,7 @@ class _Validator:
                 table, key, BackplaneConfig, self.check_backplane
             ),
         }
-        self.reject_unknown(data, [*sections, "symbols"], prefix="")
+        self.reject_unknown(data, [*sections, "symbols", "access"], prefix="")
 
         values: dict[str, Any] = {}
         for name, build in sections.items():
@@ -194,8 +230,12 @@ class _Validator:
             if not isinstance(table, dict):
                 raise self.fail(name, f"expected a table [{name}], got {_describe(table)}")
             values[name] = build(table, name)
-        values["symbols"] = self.symbols(data.get("symbols"))
-        return Config(source=self.source, **values)
+        feed: FeedConfig = values["feed"]
+        replay = self.replay_prices(feed) if feed.mode == "replay" else None
+        values["symbols"] = self.symbols(data.get("symbols"), feed, replay)
+        symbol_names = tuple(entry.symbol for entry in values["symbols"])
+        values["access"] = parse_access(data.get("access", {}), symbol_names, self.source, self.fail)
+        return Config(source=self.source, replay=replay, **values)
 
     def reject_unknown(self, table: Mapping[str, Any], known: list[str], prefix: str) -> None:
         for key in table:
@@ -256,10 +296,45 @@ class _Validator:
         if not 0 <= server.port <= 65535:
             raise self.fail(f"{name}.port", f"expected a port from 0 to 65535, got {server.port}")
         self.require_positive(server.max_clients, f"{name}.max_clients")
+        self.require_positive(server.shutdown_timeout, f"{name}.shutdown_timeout")
+        self.require_positive(server.idle_connection_timeout, f"{name}.idle_connection_timeout")
+        self.require_positive(server.body_timeout, f"{name}.body_timeout")
+        # A smaller limit would reject a browser's ordinary request headers.
+        if server.max_header_size < MIN_HEADER_SIZE:
+            raise self.fail(
+                f"{name}.max_header_size",
+                f"expected at least {MIN_HEADER_SIZE} bytes, got {server.max_header_size}",
+            )
+        if server.max_body_size < 0:
+            raise self.fail(
+                f"{name}.max_body_size", f"expected 0 bytes or more, got {server.max_body_size}"
+            )
 
     def check_feed(self, feed: FeedConfig, name: str) -> None:
+        if feed.mode not in FEED_MODES:
+            raise self.fail(
+                f"{name}.mode", f"expected one of {', '.join(FEED_MODES)}, got {feed.mode!r}"
+            )
         self.require_positive(feed.tick_interval, f"{name}.tick_interval")
         self.require_positive(feed.time_scale, f"{name}.time_scale")
+        self.require_positive(feed.replay_day_seconds, f"{name}.replay_day_seconds")
+
+    def replay_prices(self, feed: FeedConfig) -> DailyPrices:
+        """Read the file that ``feed.replay_file`` names, relative to the config's folder."""
+        if not feed.replay_file:
+            path = SHIPPED_PRICES
+        else:
+            path = Path(feed.replay_file).expanduser()
+            if not path.is_absolute() and not self.source.startswith("<"):
+                path = Path(self.source).parent / path
+        try:
+            return read_daily_prices(path)
+        except FileNotFoundError:
+            raise self.fail("feed.replay_file", f"file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.fail("feed.replay_file", f"cannot read {path}: {exc}") from None
+        except ValueError as exc:
+            raise self.fail("feed.replay_file", f"invalid daily prices: {exc}") from None
 
     def check_hub(self, hub: HubConfig, name: str) -> None:
         self.require_positive(hub.history_size, f"{name}.history_size")
@@ -325,7 +400,12 @@ class _Validator:
         if value <= 0:
             raise self.fail(key, f"expected a positive number, got {value}")
 
-    def symbols(self, entries: Any) -> tuple[SymbolConfig, ...]:
+    def symbols(
+        self, entries: Any, feed: FeedConfig, replay: DailyPrices | None
+    ) -> tuple[SymbolConfig, ...]:
+        if entries is None and replay is not None:
+            # Replay without [[symbols]] tables replays every symbol of the file.
+            entries = [{"symbol": symbol, "name": symbol} for symbol in replay.symbols()]
         if entries is None:
             raise self.fail("symbols", "missing; add at least one [[symbols]] table")
         if not isinstance(entries, list):
@@ -341,16 +421,7 @@ class _Validator:
             if not isinstance(entry, dict):
                 raise self.fail(prefix, f"expected a [[symbols]] table, got {_describe(entry)}")
             self.reject_unknown(entry, known, prefix=f"{prefix}.")
-            for key in known:
-                if key not in entry:
-                    raise self.fail(f"{prefix}.{key}", "missing")
-            symbol_config = SymbolConfig(
-                symbol=self.typed(entry["symbol"], "", f"{prefix}.symbol"),
-                name=self.typed(entry["name"], "", f"{prefix}.name"),
-                price=self.typed(entry["price"], 0.0, f"{prefix}.price"),
-                volatility=self.typed(entry["volatility"], 0.0, f"{prefix}.volatility"),
-                drift=self.typed(entry["drift"], 0.0, f"{prefix}.drift"),
-            )
+            symbol_config = self.symbol(entry, prefix, feed, replay)
             self.check_symbol(symbol_config, prefix)
             if symbol_config.symbol in seen:
                 raise self.fail(
@@ -361,6 +432,44 @@ class _Validator:
             seen[symbol_config.symbol] = index
             result.append(symbol_config)
         return tuple(result)
+
+    def symbol(
+        self, entry: Mapping[str, Any], prefix: str, feed: FeedConfig, replay: DailyPrices | None
+    ) -> SymbolConfig:
+        """Build one symbol's settings; in replay mode the file supplies the start price."""
+        # The price model's keys are needed only to simulate; a replay takes prices from the file.
+        required = ["symbol", "name"] if replay is not None else ["symbol", "name", *MODEL_KEYS]
+        for key in required:
+            if key not in entry:
+                raise self.fail(f"{prefix}.{key}", "missing")
+        symbol = self.typed(entry["symbol"], "", f"{prefix}.symbol")
+        start_price = 1.0
+        if replay is not None:
+            bars = replay.bars.get(symbol)
+            if bars is None:
+                raise self.fail(
+                    f"{prefix}.symbol",
+                    f"{symbol!r} has no rows in the replay file {replay.source}; remove the "
+                    f"table or replay a file that has it (the file has "
+                    f"{', '.join(replay.symbols())})",
+                )
+            start_price = bars[0].open
+
+        def number(key: str, default: float) -> float:
+            if key not in entry:
+                return default
+            value: float = self.typed(entry[key], 0.0, f"{prefix}.{key}")
+            return value
+
+        return SymbolConfig(
+            symbol=symbol,
+            name=self.typed(entry["name"], "", f"{prefix}.name"),
+            price=number("price", start_price),
+            volatility=number("volatility", 0.0),
+            drift=number("drift", 0.0),
+            mean_interval=number("mean_interval", feed.tick_interval),
+            spread=number("spread", DEFAULT_SPREAD),
+        )
 
     def check_symbol(self, entry: SymbolConfig, prefix: str) -> None:
         if not SYMBOL_PATTERN.fullmatch(entry.symbol):
@@ -376,6 +485,13 @@ class _Validator:
             raise self.fail(
                 f"{prefix}.volatility",
                 f"expected a volatility of 0 or more, got {entry.volatility}",
+            )
+        self.require_positive(entry.mean_interval, f"{prefix}.mean_interval")
+        if not 0 <= entry.spread <= MAX_SPREAD:
+            raise self.fail(
+                f"{prefix}.spread",
+                f"expected a fraction of the price from 0 to {MAX_SPREAD} "
+                f"(0.0005 is 5 basis points), got {entry.spread}",
             )
 
 

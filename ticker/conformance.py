@@ -147,10 +147,15 @@ async def receive(client: TransportClient) -> Event:
 
 
 async def next_event(
-    client: TransportClient, feeding: asyncio.Future[None], cursor: int, served: Served
+    client: TransportClient,
+    feeding: asyncio.Future[None],
+    cursor: int,
+    served: Served,
+    symbols: frozenset[str] | None = None,
 ) -> Event | None:
     """Return the client's next event, or None when the feed has ended and ``cursor``, the
-    client's last cursor, has reached the newest seq, so that no event is coming."""
+    client's last cursor, has reached the newest seq of ``symbols`` (None: of any symbol), so
+    that no event is coming."""
     receiving = asyncio.ensure_future(client.receive())
     waiting: set[asyncio.Future[Any]] = {receiving, feeding}
     done, _ = await asyncio.wait(waiting, timeout=TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
@@ -159,7 +164,9 @@ async def next_event(
     if not done:
         receiving.cancel()
         raise AssertionError(f"no event within {TIMEOUT} s at cursor {cursor}")
-    if cursor >= served.hub.last_seq:
+    hub = served.hub
+    newer, _ = hub.ticks_after(cursor, symbols, 1) if hub.has_cursor(cursor) else ([], cursor)
+    if not newer:
         receiving.cancel()
         return None
     return await asyncio.wait_for(receiving, TIMEOUT)
@@ -260,7 +267,7 @@ async def test_resume_after_disconnects(served: Served) -> None:
             client = served.client()
             await client.open(["AAA", "CCC"], resume=(epoch, cursor))
             disconnects += 1
-        event = await next_event(client, feeding, cursor, served)
+        event = await next_event(client, feeding, cursor, served, frozenset({"AAA", "CCC"}))
         if event is None:
             break
         assert event.kind == TICKS, f"seed {seed}: expected ticks, got a {event.kind} event"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -10,6 +11,7 @@ from typing import Protocol
 
 import tornado.web
 
+from ticker.access import AccessControl
 from ticker.config import Config
 from ticker.errors import REFUSED_ADDRESS_LIMIT, REFUSED_SERVER_FULL
 from ticker.feed import Feed
@@ -20,7 +22,20 @@ from ticker.stats import Stats
 
 refusal_logger = logging.getLogger("ticker.limits")
 NODE_HEADER = "X-Ticker-Node"
+CATCH_UP_TIMEOUT = 2.0
+"""Seconds a backplane node waits to reach a cursor that another node served first."""
 CAPACITY_REFUSALS = (REFUSED_SERVER_FULL, REFUSED_ADDRESS_LIMIT)
+
+
+class Backplane(Protocol):
+    """The stream a server node reads its ticks from, in place of a feed of its own."""
+
+    @property
+    def running(self) -> bool:
+        """Whether the node still follows the stream (it may be waiting for Redis)."""
+
+    async def catch_up(self, epoch: str, cursor: int, timeout: float) -> None:
+        """Wait until the hub has seq ``cursor`` of ``epoch``, or ``timeout`` seconds."""
 
 
 class StreamingConnection(Protocol):
@@ -28,6 +43,9 @@ class StreamingConnection(Protocol):
 
     closed: asyncio.Future[None]
     """Resolved once the connection has closed, so that shutdown can wait for it."""
+
+    def abort(self) -> None:
+        """Drop the connection at once, for a client that does not finish closing."""
 
 
 @dataclass
@@ -41,16 +59,34 @@ class ServerContext:
     feed: Feed | None = None
     """The feed publishing into ``hub``, when there is one, for its lag in ``/api/stats``."""
     shutting_down: bool = False
+    backplane: Backplane | None = None
+    """The stream this node reads, when it serves a backplane's ticks; ``feed`` is then None."""
     node_name: str | None = None
     """This server's name among the nodes behind a load balancer, sent as ``X-Ticker-Node``."""
     address_limits: AddressLimits = field(default_factory=AddressLimits)
     refusal_log: RateLimitedLog = field(default_factory=lambda: RateLimitedLog(refusal_logger))
     _client_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
+    async def catch_up(self, epoch: str | None, cursor: int) -> None:
+        """On a backplane node, wait briefly for a cursor that another node has served already.
+
+        Returns at once when there is no backplane or the hub already has ``cursor``.
+        NOTE: long-poll, short poll and SSE call this; a WebSocket resume does not yet, so one
+        that lands on a node a few milliseconds behind gets a reset.
+        """
+        hub = self.hub
+        if self.backplane is not None and epoch == hub.epoch and cursor > hub.last_seq:
+            await self.backplane.catch_up(epoch, cursor, CATCH_UP_TIMEOUT)
+
     def name_node(self, handler: tornado.web.RequestHandler) -> None:
         """Add the ``X-Ticker-Node`` header to ``handler``'s response when the node has a name."""
         if self.node_name is not None:
             handler.set_header(NODE_HEADER, self.node_name)
+
+    @functools.cached_property
+    def access(self) -> AccessControl:
+        """The access rules of ``config.access``, with their refusal counters."""
+        return AccessControl(self.config.access)
 
     def new_client_id(self, prefix: str) -> str:
         """Return a short id such as ``ws-7`` for the connection log."""

@@ -23,6 +23,21 @@ class LimitExceeded(InvalidRequest):
         self.kind = kind
 
 
+class NotEntitled(InvalidRequest):
+    """A client asked for symbols outside its API key's entitlement (HTTP 403)."""
+
+    MAX_NAMED = 10
+    """Symbols named at most, so that a huge request cannot flood the response or the log."""
+
+    def __init__(self, symbols: list[str]) -> None:
+        self.symbols = [symbol[:16] for symbol in symbols[: self.MAX_NAMED]]
+        more = f" and {len(symbols) - self.MAX_NAMED} more" if len(symbols) > self.MAX_NAMED else ""
+        super().__init__(
+            f"not entitled to {', '.join(self.symbols)}{more}: this API key does not cover "
+            f"{'that symbol' if len(symbols) == 1 else 'those symbols'}; ask for symbols it covers"
+        )
+
+
 class HubFull(TickerError):
     """The hub already has ``server.max_clients`` subscriptions."""
 

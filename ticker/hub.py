@@ -26,12 +26,47 @@ Symbols = frozenset[str] | None
 
 
 @dataclass(frozen=True, slots=True)
+class Quote:
+    """The quote fields that go with a price: dollars, except ``size`` in shares."""
+
+    bid: float
+    ask: float
+    size: int
+    """Shares traded at the price."""
+    open: float
+    """The session's first price; ``change`` is measured against it."""
+    high: float
+    low: float
+    date: str | None = None
+    """The trading day a replayed price belongs to (``YYYY-MM-DD``); None when simulated."""
+
+
+@dataclass(frozen=True, slots=True)
 class PriceUpdate:
-    """A new price from a publisher, with the moment it was scheduled for (ms since the epoch)."""
+    """A new price from a publisher, with the moment it was scheduled for (ms since the epoch).
+
+    Without a ``quote``, the tick has no quote fields and ``change`` is measured against the
+    symbol's start price.
+    """
 
     symbol: str
     price: float
     ts: float
+    quote: Quote | None = None
+
+
+@dataclass(slots=True)
+class SymbolChange:
+    """Symbols added to or removed from a running hub."""
+
+    version: int
+    """The hub's ``symbols_version`` after the change."""
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    symbols: tuple[str, ...]
+    """Every symbol after the change, in order."""
+    rendered: dict[str, str] = field(default_factory=dict)
+    """Messages built from this change, by transport name, built once for all subscribers."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +143,17 @@ class Subscriber(Protocol):
         """Say goodbye to the client because the server is shutting down."""
 
 
+class SymbolsSubscriber(Subscriber, Protocol):
+    """A subscriber that also hears when symbols are added or removed while the server runs.
+
+    The method is optional: the hub calls it only on subscribers that define it, so a
+    transport written against ``Subscriber`` alone keeps working.
+    """
+
+    def symbols_changed(self, change: SymbolChange) -> None:
+        """Tell the client about ``change``; runs inside ``Hub.update_symbols``, so never block."""
+
+
 class Subscription:
     """A subscriber's registration with the hub; ``close`` is idempotent."""
 
@@ -148,6 +194,11 @@ class Hub:
             raise ValueError(f"history_size must be positive, got {history_size}")
         self.start_prices = dict(start_prices)
         self.symbols = tuple(self.start_prices)
+        self.symbols_version = 1
+        """Incremented by every ``update_symbols`` call that adds or removes a symbol."""
+        self.retired_symbols: set[str] = set()
+        """Symbols removed while running. Filters may still name them, so that a client's
+        resume or poll URL keeps working; they get no new ticks."""
         self.history_size = history_size
         self.max_subscribers = max_subscribers
         self.epoch = epoch if epoch is not None else secrets.token_hex(6)
@@ -173,9 +224,11 @@ class Hub:
         """Return the symbols as a set; raise InvalidRequest naming the first unknown one."""
         result = frozenset(symbols)
         for symbol in sorted(result):
-            if symbol not in self.start_prices:
+            if symbol not in self.start_prices and symbol not in self.retired_symbols:
+                # A client's name is cut, so that a huge one cannot flood the error message.
+                shown = symbol if len(symbol) <= 40 else symbol[:37] + "..."
                 raise InvalidRequest(
-                    f"unknown symbol {symbol!r}; known symbols: {', '.join(self.symbols)}"
+                    f"unknown symbol {shown!r}; known symbols: {', '.join(self.symbols)}"
                 )
         return result
 
@@ -235,11 +288,12 @@ class Hub:
 
     def _make_tick(self, update: PriceUpdate, published_at: float) -> Tick:
         self.last_seq += 1
-        start = self.start_prices[update.symbol]
+        quote = update.quote
+        start = quote.open if quote is not None else self.start_prices[update.symbol]
         price = round(update.price, 2)
         change = round(price - start, 2)
         change_pct = round(100.0 * (price - start) / start, 4)
-        body = {
+        body: dict[str, object] = {
             "seq": self.last_seq,
             "symbol": update.symbol,
             "price": price,
@@ -247,11 +301,62 @@ class Hub:
             "change_pct": change_pct,
             "ts": update.ts,
         }
+        if quote is not None:
+            body.update(
+                bid=round(quote.bid, 2),
+                ask=round(quote.ask, 2),
+                size=quote.size,
+                open=round(quote.open, 2),
+                high=round(quote.high, 2),
+                low=round(quote.low, 2),
+            )
+            if quote.date is not None:
+                body["date"] = quote.date
         self.encoded_ticks += 1
         encoded = json.dumps(body, separators=(",", ":"))
         return Tick(
             self.last_seq, update.symbol, price, change, change_pct, update.ts, encoded, published_at
         )
+
+    def update_symbols(self, start_prices: Mapping[str, float]) -> SymbolChange | None:
+        """Make ``start_prices`` the hub's symbols, and tell subscribers what was added or removed.
+
+        Seqs, the history and every subscription stay: a removed symbol's ticks remain in the
+        history and filters may still name it. A symbol that stays takes its new start price.
+        Returns the change, or None when no symbol was added or removed.
+        """
+        added = tuple(symbol for symbol in start_prices if symbol not in self.start_prices)
+        removed = tuple(symbol for symbol in self.symbols if symbol not in start_prices)
+        self.start_prices = dict(start_prices)
+        self.symbols = tuple(self.start_prices)
+        if not added and not removed:
+            return None
+
+        self.retired_symbols.difference_update(added)
+        self.retired_symbols.update(removed)
+        for symbol in removed:
+            self._latest.pop(symbol, None)
+        self.symbols_version += 1
+        change = SymbolChange(self.symbols_version, added, removed, self.symbols)
+        logger.info(
+            "symbols changed (version %d): added %s, removed %s",
+            change.version,
+            ", ".join(added) or "none",
+            ", ".join(removed) or "none",
+        )
+        for subscription in list(self._subscriptions.values()):
+            notify = getattr(subscription.subscriber, "symbols_changed", None)
+            if subscription.closed or notify is None:
+                continue
+            try:
+                notify(change)
+            except Exception:
+                logger.exception(
+                    "announcing symbols to %s client %s failed",
+                    subscription.kind,
+                    subscription.client_id,
+                )
+        return change
 
     def snapshot(self, symbols: Symbols = None) -> tuple[int, list[Tick]]:
         """Return the current cursor and the latest tick of each symbol that has one."""

@@ -6,7 +6,7 @@ from collections import Counter
 
 
 class AddressLimits:
-    """Counts what each (transport, address) holds open and refuses past ``limit``.
+    """Counts the connections each (transport, address) has open, and rejects past ``limit``.
 
     An entry is dropped when its count returns to zero, so the table only holds the addresses
     that have something open.

@@ -1,58 +1,45 @@
-"""Logging that cannot be flooded: a burst per kind of message, then a count of the rest.
-
-A client that hammers a limit would otherwise write a log line per attempt. ``RateLimitedLog``
-lets ``burst`` lines of one kind through per ``interval`` seconds and counts the others; the
-next line of that kind that gets through says how many were suppressed.
-"""
+"""A logger wrapper that caps repeated records, so that a flood of bad clients cannot flood the log."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-
-
-@dataclass
-class _Window:
-    started: float
-    logged: int = 0
-    suppressed: int = 0
 
 
 class RateLimitedLog:
+    """Log at most ``burst`` records per kind in each ``interval`` seconds.
+
+    Records past the cap are counted, and the first record of the kind in a later interval
+    reports how many were suppressed. Kinds are a small fixed set chosen by the caller (such as
+    ``"unauthorized"``), never client input, so the per-kind state stays bounded.
+    """
+
     def __init__(
         self,
         logger: logging.Logger,
-        interval: float = 10.0,
-        burst: int = 5,
+        interval: float = 60.0,
+        burst: int = 10,
         clock: Callable[[], float] = time.monotonic,
-        max_kinds: int = 64,
-    ):
+    ) -> None:
         self.logger = logger
         self.interval = interval
         self.burst = burst
         self.clock = clock
-        self.max_kinds = max_kinds
-        self._windows: dict[str, _Window] = {}
+        self._windows: dict[str, tuple[float, int, int]] = {}
+        """Per kind: start of the current interval, records logged in it, records suppressed."""
 
     def log(self, level: int, kind: str, message: str, *args: object) -> None:
-        """Log ``message % args`` at ``level`` unless ``kind`` used up its burst."""
+        """Log ``message % args`` at ``level`` unless ``kind`` has reached its cap."""
         now = self.clock()
-        window = self._windows.get(kind)
-        if window is None or now - window.started >= self.interval:
-            suppressed = window.suppressed if window is not None else 0
-            if window is None and len(self._windows) >= self.max_kinds:
-                self._windows.clear()  # kinds are few; this only bounds a misuse
-            window = self._windows[kind] = _Window(started=now)
-            if suppressed:
-                message += " (%d similar messages suppressed)"
-                args = (*args, suppressed)
-        if window.logged >= self.burst:
-            window.suppressed += 1
+        start, logged, suppressed = self._windows.get(kind, (now, 0, 0))
+        if now - start >= self.interval:
+            start, logged = now, 0
+        if logged >= self.burst:
+            self._windows[kind] = (start, logged, suppressed + 1)
             return
-        window.logged += 1
+        if suppressed:
+            message += " (%d similar records suppressed)"
+            args = (*args, suppressed)
+        self._windows[kind] = (start, logged + 1, 0)
         self.logger.log(level, message, *args)
-
-    def warning(self, kind: str, message: str, *args: object) -> None:
-        self.log(logging.WARNING, kind, message, *args)

@@ -12,13 +12,9 @@ import tornado.netutil
 from ticker.app import enabled_transports, make_app, make_hub
 from ticker.config import Config
 from ticker.context import ServerContext
-from ticker.feed import Feed, PriceModel
+from ticker.feed import Feed
 
 logger = logging.getLogger("ticker.server")
-
-SHUTDOWN_TIMEOUT = 5.0
-"""Seconds that stopping waits for WebSocket and SSE clients to finish closing."""
-
 
 class TickerServer:
     """Serves ``config`` on ``host``:``port``; ``port`` 0 picks a free port.
@@ -33,10 +29,7 @@ class TickerServer:
         self.transports = enabled_transports(config)
         self.hub = make_hub(config)
         self.context = ServerContext(config, self.hub)
-        model = PriceModel.for_interval(
-            config.symbols, config.feed.tick_interval, config.feed.time_scale, config.feed.seed
-        )
-        self.feed = Feed(model, self.hub, config.feed.tick_interval)
+        self.feed = Feed.from_config(self.hub, config)
         self.context.feed = self.feed
         self.http_server: tornado.httpserver.HTTPServer | None = None
         self.port = 0
@@ -58,8 +51,16 @@ class TickerServer:
         if sockets is None:
             sockets = bind_listening_sockets(self.host, self.requested_port)
         self.port = sockets[0].getsockname()[1]
+        settings = self.config.server
+        # Tornado waits an hour for a request's headers and forever for its body by default, so
+        # a client that stops halfway through a request would hold its connection that long.
         self.http_server = tornado.httpserver.HTTPServer(
-            make_app(self.context, self.transports), xheaders=self.config.server.xheaders
+            make_app(self.context, self.transports),
+            idle_connection_timeout=settings.idle_connection_timeout,
+            body_timeout=settings.body_timeout,
+            max_header_size=settings.max_header_size,
+            max_body_size=settings.max_body_size,
+            xheaders=settings.xheaders,
         )
         self.http_server.add_sockets(sockets)
         if run_feed:
@@ -87,23 +88,26 @@ class TickerServer:
             self.http_server.stop()
         await self.feed.stop()
 
+        # Each wait is bounded, so a client that never responds cannot delay the stop indefinitely.
+        timeout = self.config.server.shutdown_timeout
         streams = [connection.closed for connection in self.context.open_connections]
         self.hub.close()
         if streams:
-            done, pending = await asyncio.wait(streams, timeout=SHUTDOWN_TIMEOUT)
+            done, pending = await asyncio.wait(streams, timeout=timeout)
             if pending:
                 logger.warning(
-                    "%d streaming clients did not finish closing within %.0f s",
+                    "%d streaming clients did not finish closing within %g s; dropping them",
                     len(pending),
-                    SHUTDOWN_TIMEOUT,
+                    timeout,
                 )
+                for connection in list(self.context.open_connections):
+                    connection.abort()
+                await asyncio.wait(pending, timeout=timeout)
         if self.http_server is not None:
             try:
-                await asyncio.wait_for(
-                    self.http_server.close_all_connections(), timeout=SHUTDOWN_TIMEOUT
-                )
+                await asyncio.wait_for(self.http_server.close_all_connections(), timeout=timeout)
             except TimeoutError:
-                logger.warning("open HTTP connections did not close within %.0f s", SHUTDOWN_TIMEOUT)
+                logger.warning("open HTTP connections did not close within %g s", timeout)
         logger.info("ticker stopped")
 
 

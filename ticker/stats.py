@@ -39,6 +39,8 @@ class TransportStats:
     outcomes: dict[str, int] = field(default_factory=dict)
     """How polls ended: ``data``, ``empty``, ``reset``, ``gone``, ``unavailable``."""
     delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS_MS) + 1))
+    delay_total_ms: float = 0.0
+    """Sum of the delays in ``delay_counts``, for the histogram's mean."""
 
     def record_write(self, updates: int, size: int, oldest_published_at: float | None) -> None:
         """Count one write of ``updates`` ticks in ``size`` bytes.
@@ -53,6 +55,7 @@ class TransportStats:
         self.messages += 1
         delay_ms = (time.monotonic() - oldest_published_at) * 1000.0
         self.delay_counts[bisect.bisect_left(DELAY_BUCKETS_MS, delay_ms)] += 1
+        self.delay_total_ms += delay_ms
 
     def count_refusal(self, kind: str) -> None:
         self.refusals[kind] = self.refusals.get(kind, 0) + 1

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ticker.app import make_hub
 from ticker.backplane import BackplaneError, require_redis
 from ticker.config import Config, backplane_url_problem, load_config
-from ticker.feed import Feed, PriceModel
+from ticker.feed import Feed
 from ticker.hub import Hub
 
 if TYPE_CHECKING:
@@ -128,13 +128,10 @@ async def run_feed(config: Config, stop_requested: asyncio.Event) -> int:
         await client.aclose()
         return EXIT_ERROR
 
-    length = stream_length(config.hub.history_size, len(config.symbols))
+    length = stream_length(config.hub.history_size)
     publisher = StreamPublisher(client, stream, hub.epoch, length, max_pending=length, lock=lock)
     hub.subscribe(publisher, None, "backplane", "stream")
-    model = PriceModel.for_interval(
-        config.symbols, config.feed.tick_interval, config.feed.time_scale, config.feed.seed
-    )
-    feed = Feed(model, hub, config.feed.tick_interval)
+    feed = Feed.from_config(hub, config)
     loop = asyncio.get_running_loop()
     writer = loop.create_task(publisher.run(), name="ticker-backplane-writer")
     renewer = loop.create_task(keep_lock(lock), name="ticker-backplane-lock")
@@ -199,7 +196,7 @@ async def start_node(
     url, stream = config.backplane.url, config.backplane.stream
     client = connect(url)
     node = BackplaneNode(
-        client, stream, hub, stream_length(config.hub.history_size, len(config.symbols))
+        client, stream, hub, stream_length(config.hub.history_size)
     )
 
     async def start() -> None:

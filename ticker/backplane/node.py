@@ -109,7 +109,14 @@ class BackplaneNode:
         self.follower = StreamFollower(hub)
         self.history_entries = history_entries
         self.outage = Outage(logger)
+        self._applied = asyncio.Event()
+        """Set, and replaced by a fresh event, each time a read has applied entries."""
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the task that follows the stream is alive (Redis may be unreachable)."""
+        return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
         """Back-fill the hub and start following; raises RedisError when Redis fails.
@@ -186,3 +193,24 @@ class BackplaneNode:
                 except Exception:
                     logger.exception("applying stream entry %s failed; skipped", entry_id)
                     self.follower.last_entry_id = entry_id
+        if reply:
+            applied, self._applied = self._applied, asyncio.Event()
+            applied.set()
+
+    async def catch_up(self, epoch: str, cursor: int, timeout: float) -> None:
+        """Wait until the hub has seq ``cursor`` of ``epoch``, its epoch changes, or ``timeout``.
+
+        Another node may have read the stream a little sooner and given a client this cursor
+        already. Without the wait, this node would take the cursor for one ahead of its newest
+        seq and answer with a reset.
+        """
+        hub = self.follower.hub
+        deadline = asyncio.get_running_loop().time() + timeout
+        while hub.epoch == epoch and hub.last_seq < cursor:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._applied.wait(), remaining)
+            except TimeoutError:
+                return

@@ -8,7 +8,6 @@ text to clients without encoding it again. Everything here is pure: no Redis, no
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -45,13 +44,13 @@ def lock_key(stream: str) -> str:
     return stream + LOCK_SUFFIX
 
 
-def stream_length(history_size: int, symbol_count: int) -> int:
+def stream_length(history_size: int) -> int:
     """Return the entries to keep so that the stream covers a node's whole history.
 
-    Every batch has at most one tick per symbol and at least one tick, so this many batches
-    hold ``history_size`` ticks when each moves every symbol; ``MAXLEN ~`` keeps at least it.
+    Symbols update at their own times, so a batch may hold a single tick: only as many entries
+    as the history has ticks are sure to cover it. ``MAXLEN ~`` keeps at least this many.
     """
-    return max(1, math.ceil(history_size / max(1, symbol_count)))
+    return max(1, history_size)
 
 
 def encode_batch(epoch: str, ticks: Sequence[Tick]) -> dict[str, str]:

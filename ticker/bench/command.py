@@ -42,6 +42,12 @@ def add_parser(commands: Any) -> None:
     )
     bench.add_argument("--url", help="benchmark a running server instead of starting one")
     bench.add_argument(
+        "--key",
+        default=os.environ.get("TICKER_API_KEY") or None,
+        help="API key for a --url server with access control on "
+        "(default: the TICKER_API_KEY environment variable, which keeps it out of the process list)",
+    )
+    bench.add_argument(
         "--rate", type=float, default=100.0, help="ticks per second in total (default 100)"
     )
     bench.add_argument("--symbols", type=int, default=20, help="symbols in the feed (default 20)")
@@ -162,9 +168,13 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         for group in groups:
             runs = [TransportRun(name) for name in group]
             for run in runs:
-                await open_clients(run, base_url, args.clients, offset, args.poll_interval)
+                await open_clients(
+                    run, base_url, args.clients, offset, args.poll_interval, args.key
+                )
             try:
-                await measure(runs, base_url, args.warmup, args.duration, server, progress)
+                await measure(
+                    runs, base_url, args.warmup, args.duration, server, progress, args.key
+                )
             finally:
                 for run in runs:
                     await close_clients(run)

@@ -65,9 +65,9 @@ async def estimate_clock_offset(base_url: str, samples: int = CLOCK_SAMPLES) -> 
     return ClockOffset(offset_ms=best[1], uncertainty_ms=best[0] / 2.0)
 
 
-async def feed_state(base_url: str) -> tuple[float | None, int | None]:
+async def feed_state(base_url: str, key: str | None = None) -> tuple[float | None, int | None]:
     """Return the feed's last lag in ms and its skipped steps, from ``/api/stats``."""
-    connection = HttpConnection(base_url)
+    connection = HttpConnection(base_url, key)
     try:
         head, body = await connection.get("/api/stats")
         if head.status != 200:
@@ -78,8 +78,8 @@ async def feed_state(base_url: str) -> tuple[float | None, int | None]:
         connection.close()
 
 
-async def server_cursor(base_url: str) -> int:
-    connection = HttpConnection(base_url)
+async def server_cursor(base_url: str, key: str | None = None) -> int:
+    connection = HttpConnection(base_url, key)
     try:
         head, body = await connection.get("/api/snapshot")
         if head.status != 200:
@@ -179,16 +179,27 @@ async def drive(client: TransportClient, recorder: ClientRecorder, failures: lis
         failures.append(f"{type(exc).__name__}: {exc}")
 
 
-def client_factory(name: str, poll_interval: float) -> Callable[[str], TransportClient]:
+def client_factory(
+    name: str, poll_interval: float, key: str | None = None
+) -> Callable[[str], TransportClient]:
+    """Return what makes a client of transport ``name``; a key goes to clients that take one."""
     if name == "poll":
-        return lambda base_url: short_poll_client(base_url, poll_interval)
-    return discover_transports()[name].client
+        return lambda base_url: short_poll_client(base_url, poll_interval, key)
+    make = discover_transports()[name].client
+    if key is None:
+        return make
+    return lambda base_url: make(base_url, key=key)  # type: ignore[call-arg]
 
 
 async def open_clients(
-    run: TransportRun, base_url: str, count: int, offset: ClockOffset, poll_interval: float
+    run: TransportRun,
+    base_url: str,
+    count: int,
+    offset: ClockOffset,
+    poll_interval: float,
+    key: str | None = None,
 ) -> None:
-    make_client = client_factory(run.name, poll_interval)
+    make_client = client_factory(run.name, poll_interval, key)
 
     async def open_one() -> None:
         client = ReconnectingClient(lambda: make_client(base_url))
@@ -246,29 +257,30 @@ async def measure(
     duration: float,
     server: ServerProcess | None,
     progress: Progress,
+    key: str | None = None,
 ) -> None:
     """Warm up, measure for ``duration`` seconds, and let the clients catch up."""
     await wait_showing(runs, warmup, "warm-up", progress)
 
-    start_cursor = await server_cursor(base_url)
+    start_cursor = await server_cursor(base_url, key)
     for run in runs:
         run.window.start = start_cursor
         run.bytes_at_start = run.bytes_received()
         run.requests_at_start = run.requests()
     cpu_start = server.cpu_seconds() if server else None
     started = time.monotonic()
-    _lag, skipped_start = await feed_state(base_url)
+    _lag, skipped_start = await feed_state(base_url, key)
     lags: list[float] = []
 
     async def sample_lag() -> None:
-        lag, _skipped = await feed_state(base_url)
+        lag, _skipped = await feed_state(base_url, key)
         if lag is not None:
             lags.append(lag)
 
     await wait_showing(runs, duration, "measuring", progress, every_second=sample_lag)
-    _lag, skipped_end = await feed_state(base_url)
+    _lag, skipped_end = await feed_state(base_url, key)
 
-    end_cursor = await server_cursor(base_url)
+    end_cursor = await server_cursor(base_url, key)
     seconds = time.monotonic() - started
     cpu_percent = None
     if server is not None and cpu_start is not None:

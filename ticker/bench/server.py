@@ -22,7 +22,8 @@ def bench_config(
 ) -> str:
     """Return a config for ``symbols`` symbols and ``rate`` ticks per second in total.
 
-    The feed publishes one tick per symbol per batch, so the tick interval is symbols / rate.
+    Each symbol updates every ``tick_interval`` seconds on average, at random moments, so an
+    interval of symbols / rate gives ``rate`` ticks per second in total on average.
     The history keeps two minutes of ticks, so that a lagging client resumes instead of
     resetting. Exactly ``transports`` are enabled, so an installed plug-in can be measured.
     """
@@ -102,7 +103,10 @@ class ServerProcess:
             match = LISTENING.search(text)
             if match:
                 return cls(process, match.group(1), config_path)
-        process.kill()
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass  # it exited on its own, as it does for an invalid config
         await process.wait()
         config_path.unlink(missing_ok=True)
         raise RuntimeError("ticker serve did not start:\n" + "".join(seen[-20:]))

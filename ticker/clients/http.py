@@ -30,9 +30,9 @@ class Head:
 
 
 class HttpConnection:
-    """One connection to ``base_url`` (``http://host:port``)."""
+    """One connection to ``base_url`` (``http://host:port``); ``key`` is sent as a Bearer token."""
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, key: str | None = None):
         parts = urlsplit(base_url)
         if parts.scheme != "http" or parts.hostname is None:
             raise ValueError(f"expected a base URL such as http://127.0.0.1:8888, got {base_url!r}")
@@ -41,6 +41,7 @@ class HttpConnection:
         self.stream: IOStream | None = None
         self.bytes_received = 0
         self.requests = 0
+        self.auth_headers = {"Authorization": f"Bearer {key}"} if key else {}
 
     async def request_head(self, target: str, headers: Mapping[str, str] | None = None) -> Head:
         """Send ``GET target`` and read the status line and headers."""
@@ -52,7 +53,8 @@ class HttpConnection:
                 reason = getattr(exc, "real_error", None) or exc
                 raise ClientClosed(f"cannot connect to {self.host}:{self.port}: {reason}") from exc
         lines = [f"GET {target} HTTP/1.1", f"Host: {self.host}:{self.port}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        all_headers = {**self.auth_headers, **(headers or {})}
+        lines += [f"{name}: {value}" for name, value in all_headers.items()]
         self.requests += 1
         try:
             await self.stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
@@ -123,21 +125,27 @@ class HttpConnection:
 
 
 def error_from_response(status: int, body: bytes) -> Exception:
-    """Turn an error response into ClientRejected (a 400) or ClientClosed, with its message."""
+    """Turn an error response into ClientRejected or ClientClosed, with its message.
+
+    400, 401 and 403 are ClientRejected, because asking again cannot help; other statuses
+    (429, 503) are ClientClosed, which a reconnecting client retries.
+    """
     try:
         message = json.loads(body)["error"]
     except (ValueError, KeyError, TypeError):
         message = body[:200].decode("utf-8", "replace")
     if status == 400:
         return ClientRejected(message)
+    if status in (401, 403):
+        return ClientRejected(f"HTTP {status}: {message}")
     return ClientClosed(f"HTTP {status}: {message}")
 
 
 class HttpTransportClient(TransportClient):
     """Base of the clients that speak plain HTTP over one ``HttpConnection``."""
 
-    def __init__(self, base_url: str):
-        self.connection = HttpConnection(base_url)
+    def __init__(self, base_url: str, key: str | None = None):
+        self.connection = HttpConnection(base_url, key)
 
     @property
     def bytes_received(self) -> int:

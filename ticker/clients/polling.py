@@ -24,12 +24,20 @@ class PollingClient(HttpTransportClient):
     server holds the request). ``hold`` is sent as ``timeout`` when it is not None.
     """
 
-    def __init__(self, base_url: str, name: str, path: str, interval: float, hold: float | None):
+    def __init__(
+        self,
+        base_url: str,
+        name: str,
+        path: str,
+        interval: float,
+        hold: float | None,
+        key: str | None = None,
+    ):
         self.name = name
         self.path = path
         self.interval = interval
         self.hold = hold
-        super().__init__(base_url)
+        super().__init__(base_url, key)
         self.symbols: str | None = None
         self.epoch: str | None = None
         self.cursor: int | None = None
@@ -81,9 +89,13 @@ class PollingClient(HttpTransportClient):
         self.connection.close()
 
 
-def long_poll_client(base_url: str, hold: float | None = None) -> PollingClient:
-    return PollingClient(base_url, "longpoll", "/long-poll", interval=0.0, hold=hold)
+def long_poll_client(
+    base_url: str, hold: float | None = None, key: str | None = None
+) -> PollingClient:
+    return PollingClient(base_url, "longpoll", "/long-poll", interval=0.0, hold=hold, key=key)
 
 
-def short_poll_client(base_url: str, interval: float = 0.05) -> PollingClient:
-    return PollingClient(base_url, "poll", "/poll", interval=interval, hold=None)
+def short_poll_client(
+    base_url: str, interval: float = 0.05, key: str | None = None
+) -> PollingClient:
+    return PollingClient(base_url, "poll", "/poll", interval=interval, hold=None, key=key)

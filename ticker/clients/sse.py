@@ -20,8 +20,8 @@ from ticker.clients.http import HttpTransportClient, error_from_response
 class SseClient(HttpTransportClient):
     name = "sse"
 
-    def __init__(self, base_url: str):
-        super().__init__(base_url)
+    def __init__(self, base_url: str, key: str | None = None):
+        super().__init__(base_url, key)
         self.epoch: str | None = None
         self._chunks: AsyncIterator[bytes] | None = None
         self._buffer = b""

@@ -6,8 +6,10 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
+from ticker.clients.http import error_from_response
 from ticker.stats import websocket_frame_size
 from ticker.clients.base import (
     RESET,
@@ -23,8 +25,9 @@ from ticker.clients.base import (
 class WebSocketClient(TransportClient):
     name = "websocket"
 
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, key: str | None = None):
         self.url = "ws" + base_url.removeprefix("http") + "/ws"
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.connection: WebSocketClientConnection | None = None
         self.epoch: str | None = None
         self._bytes_received = 0
@@ -33,7 +36,12 @@ class WebSocketClient(TransportClient):
     async def open(
         self, symbols: Sequence[str] | None = None, resume: tuple[str, int] | None = None
     ) -> None:
-        self.connection = await websocket_connect(self.url)
+        try:
+            self.connection = await websocket_connect(HTTPRequest(self.url, headers=self.headers))
+        except HTTPClientError as exc:
+            # The handshake was refused: the response body is the server's JSON error.
+            body = exc.response.body if exc.response is not None else b""
+            raise error_from_response(exc.code, body or b"") from None
         message: dict[str, Any] = {
             "type": "subscribe",
             "symbols": list(symbols) if symbols is not None else ["*"],

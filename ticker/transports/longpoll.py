@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ticker.api import snapshot_body
+from ticker.api import snapshot_body, symbol_entries
 from ticker.clients.polling import long_poll_client
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -28,9 +28,9 @@ from ticker.errors import (
     InvalidRequest,
     LimitExceeded,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
-from ticker.params import parse_cursor, parse_symbols, parse_timeout
+from ticker.params import parse_cursor, parse_symbols, parse_symbols_version, parse_timeout
 from ticker.resources import web_root
 from ticker.stats import http_head_size
 from ticker.transports.base import Route, Transport
@@ -46,7 +46,7 @@ WAKE_TIMEOUT = "timeout"
 WAKE_GONE = "client disconnected"
 WAKE_SHUTDOWN = "shutdown"
 
-# How polls end, as the counters name them.
+# Poll outcomes, as the counters name them.
 OUTCOME_DATA = "data"
 OUTCOME_EMPTY = "empty"
 OUTCOME_RESET = "reset"
@@ -61,6 +61,8 @@ class LongPollHandler(JsonHandler):
     _subscription: Subscription | None = None
     _body_size = 0
     _sent_ticks: Sequence[Tick] = ()
+    known_symbols_version: int | None = None
+    """The ``symbols_version`` the client sent: the version of its symbol list."""
 
     def initialize(self, context: ServerContext, transport_name: str = NAME) -> None:
         """``transport_name`` names the transport in hub counts and stats; a plug-in that
@@ -75,10 +77,16 @@ class LongPollHandler(JsonHandler):
         limits = self.context.config.limits
         try:
             symbols = parse_symbols(
-                self.get_query_argument("symbols", None), hub, limits.max_symbols_per_subscription
+                self.get_query_argument("symbols", None),
+                hub,
+                self.grant.symbols,
+                limits.max_symbols_per_subscription,
             )
             cursor = parse_cursor(self.get_query_argument("cursor", None))
             timeout = self.hold_timeout()
+            self.known_symbols_version = parse_symbols_version(
+                self.get_query_argument("symbols_version", None)
+            )
         except LimitExceeded as exc:
             self.context.refused(self.transport_name, exc.kind, self.client_id, self.peer, str(exc))
             self.reject(400, str(exc))
@@ -88,6 +96,8 @@ class LongPollHandler(JsonHandler):
             self.reject(400, str(exc))
             return
         epoch = self.get_query_argument("epoch", None)
+        if cursor is not None:
+            await self.context.catch_up(epoch, cursor)
 
         if cursor is None:
             cursor = hub.last_seq
@@ -101,6 +111,9 @@ class LongPollHandler(JsonHandler):
             return
 
         if self.answer_ticks(cursor, symbols):
+            return
+        if self.symbols_outdated():
+            self.answer_symbols()
             return
         if timeout == 0:
             self.answer_empty()
@@ -132,9 +145,12 @@ class LongPollHandler(JsonHandler):
             # The history moved past the cursor before this poll got to run again.
             self.answer_reset(symbols, f"cursor {cursor} fell out of the history while waiting")
         elif not self.answer_ticks(cursor, symbols):
-            # A timeout, or ticks that another batch made irrelevant; check the history last
-            # so that a batch published after the timer fired is never skipped.
-            self.answer_empty()
+            if self.symbols_outdated():
+                self.answer_symbols()
+            else:
+                # A timeout, or ticks that another batch made irrelevant; check the history
+                # last so that a batch published after the timer fired is never skipped.
+                self.answer_empty()
 
     def hold_timeout(self) -> float:
         """Return how long to hold an empty poll, from the ``timeout`` parameter."""
@@ -164,14 +180,14 @@ class LongPollHandler(JsonHandler):
         return self.request.remote_ip or "unknown"
 
     def refuse(self, status: int, kind: str, reason: str) -> None:
-        """Answer ``status`` with ``Retry-After``, counting and logging the refusal."""
+        """Respond ``status`` with ``Retry-After``, counting and logging the refusal."""
         self.context.refused(self.transport_name, kind, self.client_id, self.peer, reason)
         self.stats.count_outcome(OUTCOME_UNAVAILABLE)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(status, f"{reason}; retry after {RETRY_AFTER_SECONDS} s")
 
     def reject_unavailable(self, message: str) -> None:
-        """Answer a waiting poll with 503 because the server is stopping."""
+        """Respond to a waiting poll with 503 because the server is stopping."""
         self.stats.count_outcome(OUTCOME_UNAVAILABLE)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(503, message)
@@ -199,8 +215,35 @@ class LongPollHandler(JsonHandler):
     def deliver(self, batch: Batch, selection: Selection) -> None:
         self._resolve(WAKE_DATA)
 
+    def symbols_changed(self, change: SymbolChange) -> None:
+        # Only a client that sent its symbols_version can tell that the list is new.
+        if self.known_symbols_version is not None:
+            self._resolve(WAKE_DATA)
+
     def hub_closed(self) -> None:
         self._resolve(WAKE_SHUTDOWN)
+
+    def symbols_outdated(self) -> bool:
+        known = self.known_symbols_version
+        return known is not None and known != self.context.hub.symbols_version
+
+    def symbols_fields(self) -> str:
+        """Return the body's symbol fields: the version, and the list when the client's is old."""
+        hub = self.context.hub
+        fields = f'"symbols_version":{hub.symbols_version}'
+        if self.symbols_outdated():
+            entries = symbol_entries(self.context.config, self.grant.symbols)
+            fields += f',"symbols":{json.dumps(entries)}'
+        return fields
+
+    def answer_symbols(self) -> None:
+        """Send the new symbol list with no ticks and the newest cursor."""
+        hub = self.context.hub
+        body = (
+            f'{{"epoch":{json.dumps(hub.epoch)},"cursor":{hub.last_seq},"ticks":[],'
+            f'"more":false,{self.symbols_fields()}}}'
+        )
+        self.write_raw_json(body)
 
     def on_connection_close(self) -> None:
         self._resolve(WAKE_GONE)
@@ -219,7 +262,8 @@ class LongPollHandler(JsonHandler):
             next_cursor = ticks[-1].seq
         body = (
             f'{{"epoch":{json.dumps(hub.epoch)},"cursor":{next_cursor},'
-            f'"ticks":{encode_ticks(ticks)},"more":{"true" if more else "false"}}}'
+            f'"ticks":{encode_ticks(ticks)},"more":{"true" if more else "false"},'
+            f"{self.symbols_fields()}}}"
         )
         self._sent_ticks = ticks
         self.stats.count_outcome(OUTCOME_DATA)
@@ -233,6 +277,7 @@ class LongPollHandler(JsonHandler):
         self.set_status(204)
         self.set_header("X-Ticker-Epoch", hub.epoch)
         self.set_header("X-Ticker-Cursor", str(hub.last_seq))
+        self.set_header("X-Ticker-Symbols-Version", str(hub.symbols_version))
         self.finish()
 
     def answer_reset(self, symbols: Symbols, reason: str) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Sequence
 
 import tornado.ioloop
 import tornado.iostream
 
-from ticker.api import snapshot_body
+from ticker.access import key_note
+from ticker.api import snapshot_body, symbols_change_json
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -36,9 +36,9 @@ from ticker.errors import (
     InvalidRequest,
     LimitExceeded,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
 from ticker.http import JsonHandler
-from ticker.params import parse_symbols
+from ticker.params import parse_event_id, parse_symbols
 from ticker.resources import web_root
 from ticker.transports.base import Route, Transport
 from ticker.transports.conflation import HeldTicks
@@ -47,7 +47,6 @@ logger = logging.getLogger("ticker.transports.sse")
 
 NAME = "sse"
 RETRY_AFTER_SECONDS = 1
-EVENT_ID = re.compile(r"(?P<epoch>[^:\s]{1,64}):(?P<cursor>[0-9]{1,30})")
 
 
 class SseHandler(JsonHandler):
@@ -56,6 +55,7 @@ class SseHandler(JsonHandler):
     subscription: Subscription | None = None
     address: str | None = None
     """The client address while it counts against the per-address limit."""
+    transport_name = NAME
 
     async def get(self) -> None:
         hub = self.context.hub
@@ -65,7 +65,10 @@ class SseHandler(JsonHandler):
         limits = self.context.config.limits
         try:
             symbols = parse_symbols(
-                self.get_query_argument("symbols", None), hub, limits.max_symbols_per_subscription
+                self.get_query_argument("symbols", None),
+                hub,
+                self.grant.symbols,
+                limits.max_symbols_per_subscription,
             )
         except LimitExceeded as exc:
             self.context.refused(NAME, exc.kind, self.client_id, peer, str(exc))
@@ -81,6 +84,9 @@ class SseHandler(JsonHandler):
             or self.get_query_argument("lastEventId", None)
             or None
         )
+        resume = parse_event_id(last_event_id) if last_event_id is not None else None
+        if resume is not None:
+            await self.context.catch_up(*resume)
         if self.context.shutting_down:
             self.refuse(503, REFUSED_SHUTDOWN, REASON_SHUTDOWN)
             return
@@ -114,7 +120,9 @@ class SseHandler(JsonHandler):
         self.context.open_connections.add(self)
         self.stats.requests += 1
         self.opened_at = loop.time()
-        logger.info("sse %s connected from %s", self.client_id, self.request.remote_ip)
+        logger.info(
+            "sse %s connected from %s%s", self.client_id, peer, key_note(self.grant.key_name)
+        )
 
         # The first events and the subscription are set up in one step of the event loop, so
         # the first live batch follows them with no gap and no repeat.
@@ -132,7 +140,7 @@ class SseHandler(JsonHandler):
             self.end_stream()
 
     def refuse(self, status: int, kind: str, reason: str) -> None:
-        """Answer ``status`` with ``Retry-After``, counting and logging the refusal."""
+        """Respond ``status`` with ``Retry-After``, counting and logging the refusal."""
         self.context.refused(NAME, kind, self.client_id, self.request.remote_ip or "", reason)
         self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.reject(status, f"{reason}; retry after {RETRY_AFTER_SECONDS} s")
@@ -149,9 +157,9 @@ class SseHandler(JsonHandler):
             cursor, ticks = hub.snapshot(symbols)
             self.send_event("snapshot", cursor, snapshot_body(hub.epoch, cursor, encode_ticks(ticks)))
             return
-        match = EVENT_ID.fullmatch(last_event_id)
-        if match and match["epoch"] == hub.epoch and hub.has_cursor(int(match["cursor"])):
-            cursor = int(match["cursor"])
+        resume = parse_event_id(last_event_id)
+        if resume is not None and resume[0] == hub.epoch and hub.has_cursor(resume[1]):
+            cursor = resume[1]
             limit = self.context.config.longpoll.max_ticks_per_response
             while True:
                 ticks, next_cursor = hub.ticks_after(cursor, symbols, limit)
@@ -191,7 +199,7 @@ class SseHandler(JsonHandler):
         self.send_event("ticks", cursor, ticks_data(cursor, encode_ticks(ticks), replaced), ticks)
 
     def unsent(self) -> bool:
-        """Whether the connection's buffer still holds data that the client has not taken."""
+        """Whether the connection's buffer still contains data that the client has not read."""
         stream = getattr(self.request.connection, "stream", None)
         return stream is not None and stream.writing()
 
@@ -249,6 +257,18 @@ class SseHandler(JsonHandler):
             if self.held and not self.closed.done():
                 self.send_held()
 
+    def symbols_changed(self, change: SymbolChange) -> None:
+        # No id line: EventSource keeps the last ticks event's id for a resume.
+        # Clients with a restricted key get an event of their own, never the shared one.
+        entitlement = self.grant.symbols
+        text = change.rendered.get(NAME) if entitlement is None else None
+        if text is None:
+            data = symbols_change_json(self.context.config, change, entitlement)
+            text = f"event: symbols\ndata: {data}\n\n"
+            if entitlement is None:
+                change.rendered[NAME] = text
+        self.send_raw(text)
+
     def hub_closed(self) -> None:
         self.end(REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)
 
@@ -267,6 +287,11 @@ class SseHandler(JsonHandler):
                 logger.warning("sse %s disconnected: %s", self.client_id, reason)
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def abort(self) -> None:
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None:
+            stream.close()
 
     def end_stream(self) -> None:
         if self.subscription is not None:

@@ -19,7 +19,8 @@ from typing import Any
 
 import tornado.websocket
 
-from ticker.api import snapshot_body
+from ticker.access import OPEN, admit, key_note
+from ticker.api import snapshot_body, symbols_change_json
 from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -44,8 +45,8 @@ from ticker.errors import (
     InvalidRequest,
     LimitExceeded,
 )
-from ticker.hub import Batch, Selection, Subscription, Symbols, Tick, encode_ticks
-from ticker.params import parse_symbol_list
+from ticker.hub import Batch, Selection, Subscription, SymbolChange, Symbols, Tick, encode_ticks
+from ticker.params import parse_message, parse_symbol_list, shorten
 from ticker.resources import web_root
 from ticker.stats import websocket_frame_size
 from ticker.transports.base import Route, Transport
@@ -77,6 +78,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.closed = asyncio.get_running_loop().create_future()
         """Resolved when the connection has closed, for an orderly shutdown."""
 
+    def prepare(self) -> None:
+        # Before the upgrade, so that a refusal is a plain HTTP 401 or 403 with a JSON body.
+        grant = admit(self, self.context, NAME, check_origin=True)
+        self.grant = grant if grant is not None else OPEN
+
+    def check_origin(self, origin: str) -> bool:
+        return self.context.access.websocket_origin_allowed(origin, self.request.headers.get("Host"))
+
     def open(self, *args: str, **kwargs: str) -> None:
         self.opened_at = asyncio.get_running_loop().time()
         peer = self.request.remote_ip or "unknown"
@@ -98,25 +107,16 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             return
         self.context.open_connections.add(self)
         self.stats.requests += 1
-        logger.info("websocket %s connected from %s", self.client_id, peer)
+        logger.info(
+            "websocket %s connected from %s%s", self.client_id, peer, key_note(self.grant.key_name)
+        )
 
     def on_message(self, message: str | bytes) -> None:
         if self.subscription is None or self.subscription.closed or self.check_slow():
             return
-        if isinstance(message, bytes):
-            self.send_error_message("binary messages are not supported; send JSON text")
-            return
         try:
-            data = json.loads(message)
-        except ValueError as exc:
-            self.send_error_message(f"invalid JSON: {exc}")
-            return
-        if not isinstance(data, dict):
-            self.send_error_message('expected a JSON object such as {"type": "subscribe", "symbols": ["*"]}')
-            return
-
-        kind = data.get("type")
-        try:
+            data = parse_message(message)
+            kind = data.get("type")
             if kind == "subscribe":
                 self.subscribe(data.get("symbols"), data.get("epoch"), data.get("cursor"))
             elif kind == "unsubscribe":
@@ -125,7 +125,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 self.send_time(data.get("id"))
             else:
                 raise InvalidRequest(
-                    f"unknown message type {_shorten(kind)}; expected subscribe, unsubscribe or time"
+                    f"unknown message type {shorten(kind)}; expected subscribe, unsubscribe or time"
                 )
         except LimitExceeded as exc:
             self.context.refused(NAME, exc.kind, self.client_id, self.request.remote_ip or "", str(exc))
@@ -149,7 +149,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         """
         assert self.subscription is not None
         hub = self.context.hub
-        requested = parse_symbol_list(value, hub, self.max_symbols)
+        requested = parse_symbol_list(value, hub, self.grant.symbols, self.max_symbols)
         resume = parse_resume(epoch, cursor)
         current = self.subscription.symbols
         if requested is None or current is None:
@@ -197,7 +197,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def unsubscribe(self, value: Any) -> None:
         assert self.subscription is not None
         hub = self.context.hub
-        removed = parse_symbol_list(value, hub, self.max_symbols)
+        removed = parse_symbol_list(value, hub, self.grant.symbols, self.max_symbols)
         current = self.subscription.symbols
         if removed is None:
             self.subscription.update(frozenset())
@@ -243,7 +243,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.send(ticks_message(cursor, encode_ticks(ticks), replaced), ticks)
 
     def unsent(self) -> bool:
-        """Whether the connection's buffer still holds data that the client has not taken."""
+        """Whether the connection's buffer still contains data that the client has not read."""
         connection = self.ws_connection
         stream = getattr(connection, "stream", None)
         return stream is not None and stream.writing()
@@ -292,6 +292,17 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             if self.held and self.subscription is not None and not self.subscription.closed:
                 self.send_held()
 
+    def symbols_changed(self, change: SymbolChange) -> None:
+        # Clients with a restricted key get a message of their own, never the shared one.
+        entitlement = self.grant.symbols
+        message = change.rendered.get(NAME) if entitlement is None else None
+        if message is None:
+            body = symbols_change_json(self.context.config, change, entitlement)
+            message = f'{{"type":"symbols",{body[1:]}'
+            if entitlement is None:
+                change.rendered[NAME] = message
+        self.send(message)
+
     def hub_closed(self) -> None:
         self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)
 
@@ -304,12 +315,20 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             self.disconnect_reason = reason
             self.disconnect_kind = kind
             if kind is not None:
-                # Counted now: the client may take a while to answer the close.
+                # Counted now: the client may take a while to complete the close handshake.
                 self.stats.count_disconnect(kind)
             if kind == DISCONNECTED_SLOW:
                 logger.warning("websocket %s disconnected: %s", self.client_id, reason)
         self.end_subscription()
         self.close(code, reason)
+
+    def abort(self) -> None:
+        stream = getattr(self.ws_connection, "stream", None)
+        if stream is not None:
+            stream.close()
+        # Tornado runs on_close from here; a closed stream alone may go unnoticed until the
+        # close handshake's own timeout.
+        self.on_connection_close()
 
     def end_subscription(self) -> None:
         if self.subscription is not None:
@@ -361,18 +380,12 @@ def parse_resume(epoch: Any, cursor: Any) -> tuple[str, int] | None:
     if epoch is None and cursor is None:
         return None
     if not isinstance(epoch, str) or not epoch:
-        raise InvalidRequest(f"invalid epoch {_shorten(epoch)}: expected the epoch string of a snapshot")
+        raise InvalidRequest(f"invalid epoch {shorten(epoch)}: expected the epoch string of a snapshot")
     if isinstance(cursor, bool) or not isinstance(cursor, int) or cursor < 0:
         raise InvalidRequest(
-            f"invalid cursor {_shorten(cursor)}: expected the integer seq of the last tick seen"
+            f"invalid cursor {shorten(cursor)}: expected the integer seq of the last tick seen"
         )
     return epoch, cursor
-
-
-def _shorten(value: Any, limit: int = 40) -> str:
-    """Quote a client value for a message, cut so that a huge value cannot flood it."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def routes(context: ServerContext) -> list[Route]:

@@ -1,8 +1,9 @@
+import { AccessDeniedError, keepKeyInLinks } from "./access.js";
 import { ClockSync } from "./clock.js";
 import { ClockView } from "./clockview.js";
 import { LatencyView } from "./latencyview.js";
 import { LatencyWindow, nowMs } from "./latency.js";
-import { fetchSymbols, loadWithRetry } from "./load.js";
+import { fetchSymbolList, loadWithRetry } from "./load.js";
 import { RateMeter } from "./rate.js";
 import { StatusView } from "./statusview.js";
 import { PriceTable } from "./table.js";
@@ -81,11 +82,38 @@ class Dashboard {
   #latency = new LatencyWindow(LATENCY_WINDOW);
   #rates = new RateMeter({ windowMs: RATE_WINDOW_MS });
 
-  constructor(registry, symbols, table, clock) {
+  /** Version of the symbol list the table shows, from `/api/symbols` or an announcement. */
+  #symbolsVersion;
+
+  constructor(registry, symbolList, table, clock) {
     this.registry = registry;
     this.clock = clock;
-    this.symbols = symbols.map((entry) => entry.symbol);
     this.table = table;
+    this.feedMode = symbolList.feed.mode;
+    this.#symbolsVersion = symbolList.version;
+  }
+
+  /** Shows the rows of `symbols` if `version` is newer than the list shown. */
+  showSymbols(symbols, version) {
+    if (version <= this.#symbolsVersion) {
+      return;
+    }
+    this.#symbolsVersion = version;
+    this.table.setSymbols(symbols);
+    byId("symbol-count").textContent = String(symbols.length);
+  }
+
+  /**
+   * Fetches the symbol list again, for announcements missed while the
+   * connection was down.
+   */
+  async refreshSymbols() {
+    try {
+      const body = await fetchSymbolList();
+      this.showSymbols(body.symbols, body.version);
+    } catch (error) {
+      console.warn("ticker: cannot refresh the symbol list", error);
+    }
   }
 
   get transportName() {
@@ -130,9 +158,21 @@ class Dashboard {
     }
     this.#transport = transport;
 
+    let wasLive = false;
     transport.onStatus((status) => {
+      if (this.#transport !== transport) {
+        return;
+      }
+      showStatus(status);
+      const isLive = status.state === "live";
+      if (isLive && !wasLive) {
+        this.refreshSymbols();
+      }
+      wasLive = isLive;
+    });
+    transport.onSymbols((change) => {
       if (this.#transport === transport) {
-        showStatus(status);
+        this.showSymbols(change.symbols, change.version);
       }
     });
     transport.onTicks((ticks, isSnapshot) => {
@@ -141,7 +181,8 @@ class Dashboard {
       }
     });
     this.clock.refreshOnReconnect(transport);
-    transport.subscribe(this.symbols);
+    // Every symbol, so that a symbol added while the page is open ticks at once.
+    transport.subscribe([]);
     transport.connect();
   }
 
@@ -154,6 +195,12 @@ class Dashboard {
 
   refreshPanel() {
     latencyView.show(this.#latency.summary(this.clock.offsetMs), this.#rates.summary());
+    const feedMode = byId("feed-mode");
+    feedMode.dataset.mode = this.feedMode;
+    feedMode.textContent =
+      this.feedMode === "replay"
+        ? `replaying ${this.table.latestDate ?? "…"}`
+        : "simulated prices";
     // Names the transport whose windows the panel shows, for readers and tests.
     byId("figures").dataset.transport = this.#transportName;
   }
@@ -186,10 +233,22 @@ async function main() {
   clockView.show(clock.state);
   clock.onChange((state) => clockView.show(state));
   clock.start();
-  const [registry, symbols] = await Promise.all([
-    loadWithStatus("the transport list", () => TransportRegistry.load()),
-    loadWithStatus("the symbol list", fetchSymbols),
-  ]);
+  keepKeyInLinks(document.querySelectorAll(".page-nav a"));
+  let registry;
+  let symbolList;
+  try {
+    [registry, symbolList] = await Promise.all([
+      loadWithStatus("the transport list", () => TransportRegistry.load()),
+      loadWithStatus("the symbol list", fetchSymbolList, {
+        isPermanent: (error) => error instanceof AccessDeniedError,
+      }),
+    ]);
+  } catch (error) {
+    showStatus({ state: "error", epoch: null, reason: error.message });
+    document.body.dataset.ready = "true";
+    return;
+  }
+  const { symbols } = symbolList;
   if (registry.entries.length === 0) {
     showStatus({ state: "error", epoch: null, reason: "the server has no transport enabled" });
     return;
@@ -201,7 +260,7 @@ async function main() {
 
   const table = new PriceTable(byId("price-rows"), symbols);
   byId("symbol-count").textContent = String(symbols.length);
-  const dashboard = new Dashboard(registry, symbols, table, clock);
+  const dashboard = new Dashboard(registry, symbolList, table, clock);
 
   select.addEventListener("change", () => {
     dashboard.useTransport(select.value);

@@ -1,3 +1,4 @@
+import { AccessDeniedError, keepKeyInLinks } from "./access.js";
 import { ClockSync } from "./clock.js";
 import { ClockView } from "./clockview.js";
 import { CompareCard } from "./compareview.js";
@@ -143,10 +144,22 @@ async function main() {
     const seconds = Math.max(1, Math.round((retryAt - Date.now()) / 1000));
     showPageStatus(`Cannot load ${resourceName} (${error.message}); retrying in ${seconds} s.`);
   };
-  const [registry, symbols] = await Promise.all([
-    loadWithRetry(() => TransportRegistry.load(), { onRetry: showRetry("the transport list") }),
-    loadWithRetry(fetchSymbols, { onRetry: showRetry("the symbol list") }),
-  ]);
+  keepKeyInLinks(document.querySelectorAll(".page-nav a"));
+  let registry;
+  let symbols;
+  try {
+    [registry, symbols] = await Promise.all([
+      loadWithRetry(() => TransportRegistry.load(), { onRetry: showRetry("the transport list") }),
+      loadWithRetry(fetchSymbols, {
+        onRetry: showRetry("the symbol list"),
+        isPermanent: (error) => error instanceof AccessDeniedError,
+      }),
+    ]);
+  } catch (error) {
+    showPageStatus(`Cannot load the symbol list: ${error.message}.`);
+    document.body.dataset.ready = "true";
+    return;
+  }
   showPageStatus(null);
   if (registry.entries.length === 0) {
     showPageStatus("The server has no transport enabled.");

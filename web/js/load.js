@@ -1,3 +1,4 @@
+import { checkAccess, keyHeaders, pageKey } from "./access.js";
 import { Backoff } from "./backoff.js";
 
 /**
@@ -37,12 +38,23 @@ export async function loadWithRetry(
   }
 }
 
-/** Fetches the configured symbols from `GET /api/symbols`. */
-export async function fetchSymbols() {
-  const response = await fetch("/api/symbols", { cache: "no-store" });
+/**
+ * Fetches `GET /api/symbols`: `{symbols, version, feed}`, the symbols that
+ * the page's key may see (all configured symbols without access control),
+ * the version of that list and the feed's mode. Throws an AccessDeniedError
+ * for a missing or invalid key.
+ */
+export async function fetchSymbolList() {
+  const response = await fetch("/api/symbols", { cache: "no-store", headers: keyHeaders(pageKey()) });
+  await checkAccess(response);
   if (!response.ok) {
     throw new Error(`/api/symbols failed with HTTP ${response.status}`);
   }
-  const body = await response.json();
+  return response.json();
+}
+
+/** Fetches the configured symbols from `GET /api/symbols`. */
+export async function fetchSymbols() {
+  const body = await fetchSymbolList();
   return body.symbols;
 }

@@ -5,7 +5,8 @@ import { Sparkline } from "./sparkline.js";
 const FLASH_MS = 250;
 
 /**
- * Price table with one row per configured symbol.
+ * Price table with one row per configured symbol; setSymbols() adds and
+ * removes rows when the server's symbol list changes.
  *
  * update() records ticks at once and the rows are redrawn on the next
  * animation frame, so a burst of ticks costs one redraw per row. A tick whose
@@ -17,6 +18,9 @@ export class PriceTable {
   #rows = new Map();
   #dirty = new Set();
   #frameRequested = false;
+  #sparklinePoints;
+  /** The trading day of the newest replayed tick, or null for simulated prices. */
+  latestDate = null;
 
   /**
    * @param {HTMLTableSectionElement} body the <tbody> to fill
@@ -26,11 +30,41 @@ export class PriceTable {
    */
   constructor(body, symbols, { sparklinePoints = 120 } = {}) {
     this.body = body;
+    this.#sparklinePoints = sparklinePoints;
     body.replaceChildren();
+    this.setSymbols(symbols);
+  }
+
+  /** The symbols that have a row, in display order. */
+  get symbols() {
+    return [...this.#rows.keys()];
+  }
+
+  /**
+   * Shows one row per entry of `symbols`, in that order: rows of symbols
+   * still listed keep their prices and sparklines, new symbols get an empty
+   * row, and rows of symbols no longer listed are removed.
+   */
+  setSymbols(symbols) {
+    const listed = new Set(symbols.map((entry) => entry.symbol));
+    for (const [symbol, row] of this.#rows) {
+      if (!listed.has(symbol)) {
+        row.element.remove();
+        this.#rows.delete(symbol);
+        this.#dirty.delete(row);
+      }
+    }
     for (const { symbol, name } of symbols) {
-      const row = this.#createRow(symbol, name, sparklinePoints);
-      this.#rows.set(symbol, row);
-      body.append(row.element);
+      let row = this.#rows.get(symbol);
+      if (row === undefined) {
+        row = this.#createRow(symbol, name, this.#sparklinePoints);
+        this.#rows.set(symbol, row);
+      } else {
+        row.name.textContent = name;
+        row.name.title = name;
+      }
+      // Appending a row that is already in the table moves it to the end.
+      this.body.append(row.element);
     }
   }
 
@@ -53,6 +87,7 @@ export class PriceTable {
       }
       row.seq = tick.seq;
       row.tick = tick;
+      this.latestDate = tick.date ?? this.latestDate;
       row.sparkline.push(tick.price);
       this.#dirty.add(row);
     }
@@ -91,9 +126,13 @@ export class PriceTable {
     const sparkline = new Sparkline({ maxPoints: sparklinePoints });
     const row = {
       element,
+      name: nameCell,
       price: cell("price"),
+      bid: cell("bid"),
+      ask: cell("ask"),
       change: cell("change"),
       changePercent: cell("change-pct"),
+      range: cell("range"),
       sparkline,
       epoch: null,
       seq: 0,
@@ -110,6 +149,13 @@ export class PriceTable {
     const trend = direction(tick.change);
 
     row.price.textContent = formatPrice(tick.price);
+    // Quote fields are optional in the protocol, so a tick without them shows dashes.
+    row.bid.textContent = tick.bid === undefined ? PLACEHOLDER : formatPrice(tick.bid);
+    row.ask.textContent = tick.ask === undefined ? PLACEHOLDER : formatPrice(tick.ask);
+    row.range.textContent =
+      tick.low === undefined ? PLACEHOLDER : `${formatPrice(tick.low)}–${formatPrice(tick.high)}`;
+    row.changePercent.title =
+      tick.open === undefined ? "" : `against the open, ${formatPrice(tick.open)}`;
     row.change.textContent = formatChange(tick.change);
     row.changePercent.textContent = formatPercent(tick.change_pct);
     row.element.dataset.direction = trend;

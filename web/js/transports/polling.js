@@ -1,3 +1,4 @@
+import { keyHeaders } from "../access.js";
 import { buildUrl, checkResponse, readJson, reportRequestError } from "./http.js";
 import { estimateHeaderBytes } from "./traffic.js";
 import { Transport } from "./transport.js";
@@ -8,6 +9,10 @@ import { Transport } from "./transport.js";
  * that continues from the cursor of each response. The endpoints respond as
  * `/long-poll` does (docs/protocol.md): 200 with ticks, 200 with a reset, or
  * 204 with the newest cursor in headers.
+ *
+ * Each poll after the first sends the `symbols_version` it has seen, so a
+ * response after a change to the server's symbols carries the new list,
+ * which goes to the onSymbols listeners.
  *
  * A subclass sets `pollPath` and may override pause(), which runs between
  * two polls. After a network or server error the loop waits with backoff and
@@ -21,6 +26,8 @@ export class CursorPollingTransport extends Transport {
   #generation = 0;
   #cursor = null;
   #epoch = null;
+  /** The server's symbol list version last seen, or null before the first poll. */
+  #symbolsVersion = null;
 
   /** Path of the poll endpoint, such as "/long-poll". */
   get pollPath() {
@@ -78,7 +85,7 @@ export class CursorPollingTransport extends Transport {
   async #get(path, params, signal) {
     const url = buildUrl(this.baseUrl, path, params, this.symbols);
     this.countTraffic({ requests: 1 });
-    const response = await fetch(url, { signal, cache: "no-store" });
+    const response = await fetch(url, { signal, cache: "no-store", headers: keyHeaders(this.accessKey) });
     this.countTraffic({ bytes: estimateHeaderBytes(response) });
     return checkResponse(response);
   }
@@ -97,7 +104,11 @@ export class CursorPollingTransport extends Transport {
 
   /** Polls once and returns the `more` flag of the response. */
   async #poll(generation, signal) {
-    const params = { cursor: this.#cursor, epoch: this.#epoch };
+    const params = {
+      cursor: this.#cursor,
+      epoch: this.#epoch,
+      symbols_version: this.#symbolsVersion,
+    };
     const response = await this.#get(this.pollPath, params, signal);
 
     if (response.status === 204) {
@@ -109,6 +120,7 @@ export class CursorPollingTransport extends Transport {
       // so the next poll gets a reset from the server.
       const epoch = response.headers.get("X-Ticker-Epoch");
       const cursor = Number(response.headers.get("X-Ticker-Cursor"));
+      this.#symbolsVersion ??= Number(response.headers.get("X-Ticker-Symbols-Version")) || null;
       if (epoch === this.#epoch && Number.isInteger(cursor) && cursor > this.#cursor) {
         this.#cursor = cursor;
       }
@@ -123,7 +135,14 @@ export class CursorPollingTransport extends Transport {
     this.#cursor = body.cursor;
     this.#epoch = body.epoch;
     this.markLive(body.epoch);
-    this.emitTicks(body.ticks, body.reset === true);
+    if (Array.isArray(body.symbols)) {
+      this.emitSymbols({ version: body.symbols_version, symbols: body.symbols });
+    }
+    this.#symbolsVersion = body.symbols_version ?? this.#symbolsVersion;
+    // A response that only announces new symbols has no ticks to pass on.
+    if (body.ticks.length > 0 || body.reset === true) {
+      this.emitTicks(body.ticks, body.reset === true);
+    }
     return body.more === true;
   }
 }

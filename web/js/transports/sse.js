@@ -24,7 +24,12 @@ export default class ServerSentEventsTransport extends Transport {
   #epoch = null;
 
   open() {
-    const url = buildUrl(this.baseUrl, "/sse", { lastEventId: this.#lastEventId }, this.symbols);
+    const url = buildUrl(
+      this.baseUrl,
+      "/sse",
+      { lastEventId: this.#lastEventId, key: this.accessKey },
+      this.symbols,
+    );
     const source = new EventSource(url);
     const resuming = this.#lastEventId !== null;
     let opened = false;
@@ -45,6 +50,12 @@ export default class ServerSentEventsTransport extends Transport {
     source.addEventListener("snapshot", (event) => this.#receive(source, event, true));
     source.addEventListener("reset", (event) => this.#receive(source, event, true));
     source.addEventListener("ticks", (event) => this.#receive(source, event, false));
+    source.addEventListener("symbols", (event) => {
+      if (this.#source === source) {
+        this.countTraffic({ bytes: serverSentEventBytes(event) });
+        this.emitSymbols(JSON.parse(event.data));
+      }
+    });
     source.addEventListener("error", () => {
       if (this.#source !== source) {
         return;

@@ -1,3 +1,4 @@
+import { pageKey } from "../access.js";
 import { Backoff } from "../backoff.js";
 
 /**
@@ -8,7 +9,8 @@ import { Backoff } from "../backoff.js";
  *   shutdown()    tear down the current attempt at once, with no callbacks after it
  *   resubscribe() apply a changed `this.symbols` to an open connection
  *
- * and reports back through emitTicks(), markLive(), retryLater() and fail().
+ * and reports back through emitTicks(), markLive(), retryLater() and fail(),
+ * and through emitSymbols() when the server announces a changed symbol list.
  * It may also call countTraffic() for each request it makes and each
  * response or message it receives, for pages that measure what a transport
  * costs. The compare view shows no traffic figures for a transport that
@@ -25,6 +27,7 @@ export class Transport {
   #tickListeners = [];
   #statusListeners = [];
   #trafficListeners = [];
+  #symbolListeners = [];
   #retryTimer = null;
   #backoff;
 
@@ -32,9 +35,12 @@ export class Transport {
    * @param {object} options
    * @param {string} [options.baseUrl] origin of the ticker server; defaults to the page's origin
    * @param {Backoff} [options.backoff] reconnect delays; defaults to 0.5 s doubling up to 10 s
+   * @param {string|null} [options.accessKey] API key to send; defaults to the page URL's `?key=`
    */
-  constructor({ baseUrl = window.location.origin, backoff = new Backoff() } = {}) {
+  constructor({ baseUrl = window.location.origin, backoff = new Backoff(), accessKey = pageKey() } = {}) {
     this.baseUrl = baseUrl;
+    /** API key for a server with access control, or null. */
+    this.accessKey = accessKey;
     this.#backoff = backoff;
     /** Symbols to receive; an empty list means all symbols. */
     this.symbols = [];
@@ -65,6 +71,16 @@ export class Transport {
    */
   onTraffic(callback) {
     this.#trafficListeners.push(callback);
+  }
+
+  /**
+   * Registers `callback(change)`, called when the server announces that
+   * symbols were added or removed. `change` has `version` and `symbols`, the
+   * list as `GET /api/symbols` returns it, and from push transports also
+   * `added` and `removed`.
+   */
+  onSymbols(callback) {
+    this.#symbolListeners.push(callback);
   }
 
   /** Sets the symbols to receive, replacing the previous list. */
@@ -116,6 +132,15 @@ export class Transport {
     }
     for (const callback of this.#tickListeners) {
       callback(ticks, isSnapshot);
+    }
+  }
+
+  emitSymbols(change) {
+    if (!this.active) {
+      return;
+    }
+    for (const callback of this.#symbolListeners) {
+      callback(change);
     }
   }
 

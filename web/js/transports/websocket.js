@@ -19,9 +19,13 @@ function describeClose(event, wasOpen) {
   return `${meaning} (close code ${event.code})`;
 }
 
-function webSocketUrl(baseUrl) {
+function webSocketUrl(baseUrl, accessKey) {
   const url = new URL("/ws", baseUrl);
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  // A browser cannot set headers on a WebSocket handshake, so the key goes in the query.
+  if (accessKey !== null) {
+    url.searchParams.set("key", accessKey);
+  }
   return url.href;
 }
 
@@ -46,7 +50,7 @@ export default class WebSocketTransport extends Transport {
   #resuming = false;
 
   open() {
-    const socket = new WebSocket(webSocketUrl(this.baseUrl));
+    const socket = new WebSocket(webSocketUrl(this.baseUrl, this.accessKey));
     let wasOpen = false;
     this.#socket = socket;
     this.countTraffic({ requests: 1 });
@@ -146,6 +150,9 @@ export default class WebSocketTransport extends Transport {
       case "error":
         // The server keeps the connection and the previous subscription.
         this.fail(`server rejected a request: ${message.message}`);
+        break;
+      case "symbols":
+        this.emitSymbols(message);
         break;
       case "unsubscribed":
         break;
