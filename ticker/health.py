@@ -32,7 +32,7 @@ class HealthHandler(JsonHandler):
                 "epoch": context.hub.epoch,
                 "cursor": context.hub.last_seq,
                 "connections": sum(context.hub.counts().values()),
-                # A backplane node has no feed of its own; the feed process knows its lag.
+                # A backplane node has no feed of its own: the feed process measures the lag.
                 "feed_lag_ms": round(feed.last_lag * 1000.0, 3) if feed is not None else None,
             }
         )
