@@ -108,6 +108,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The config watcher logs each file change at INFO; the reload itself is logged by ticker.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 def run_check_config(args: argparse.Namespace) -> int:
@@ -188,7 +190,12 @@ async def serve(
                     where,
                 )
             else:
-                logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
+                logger.error(
+                    "cannot listen on %s: %s; check server.host in %s or --host",
+                    where,
+                    exc.strerror or exc,
+                    config.source,
+                )
             return EXIT_ERROR
         if reloader is not None:
             reloader.start()
