@@ -163,7 +163,11 @@ def test_find_key_checks_every_key(config: Config) -> None:
 @pytest.mark.gen_test
 async def test_symbols_lists_entitled_only(base: str) -> None:
     response = await fetch(base + "/api/symbols", headers=bearer(NARROW_KEY))
-    assert [entry["symbol"] for entry in json.loads(response.body)["symbols"]] == ["AAPL", "KO"]
+    listed = json.loads(response.body)
+    assert [entry["symbol"] for entry in listed["symbols"]] == ["AAPL", "KO"]
+    assert listed["restricted"] is True
+    response = await fetch(base + "/api/symbols", headers=bearer(FULL_KEY))
+    assert json.loads(response.body)["restricted"] is False
 
 
 @pytest.mark.gen_test

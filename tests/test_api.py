@@ -33,6 +33,7 @@ async def test_symbols_lists_config(url) -> None:
             {"symbol": "KO", "name": "The Coca-Cola Company", "start_price": 50.0, **settings},
         ],
         "version": 1,
+        "restricted": False,
         "feed": {"mode": "simulated", "day": None},
     }
 

@@ -139,9 +139,9 @@ def test_bench_rejects_bad_options(option: list[str], message: str) -> None:
 
 
 def test_bench_unknown_transport_is_error() -> None:
-    result = run_bench_cli("--transports", "pigeon", "--duration", "1")
-    assert result.returncode == 1
-    assert "unknown transport 'pigeon'" in result.stderr
+    result = run_bench_cli("--transports", "websocket,pigeon", "--duration", "1")
+    assert result.returncode == 2
+    assert "invalid --transports 'websocket,pigeon': unknown transport 'pigeon'" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -179,6 +179,7 @@ def test_bench_rejects_bad_arguments_early(option: list[str], message: str) -> N
 
 
 BENCH_KEY = "bench-key-0123456789abcdef"
+LIMITED_KEY = "limited-key-0123456789abcdef"
 
 
 def test_bench_sends_key_from_environment(ticker_process, tmp_path: Path) -> None:
@@ -190,6 +191,11 @@ enabled = true
 name = "bench"
 key = "{BENCH_KEY}"
 symbols = ["*"]
+
+[[access.keys]]
+name = "limited"
+key = "{LIMITED_KEY}"
+symbols = ["AAPL", "KO"]
 """
     server = ticker_process(keyed)
     report_path = tmp_path / "bench.json"
@@ -199,7 +205,12 @@ symbols = ["*"]
 
     refused = run_bench_cli(*arguments)
     assert refused.returncode == 1
-    assert "401" in refused.stderr
+    assert "HTTP 401" in refused.stderr
+    assert "set TICKER_API_KEY or pass --key" in refused.stderr
+
+    limited = run_bench_cli(*arguments, env={"TICKER_API_KEY": LIMITED_KEY})
+    assert limited.returncode == 1
+    assert "the API key may see only 2 symbols" in limited.stderr
 
     result = run_bench_cli(*arguments, env={"TICKER_API_KEY": BENCH_KEY})
     assert result.returncode == 0, result.stderr

@@ -98,6 +98,7 @@ INVALID_CASES = [
     (config_with('[server]\nport = "8888"\n'), r"server\.port", "expected an integer"),
     (config_with("[server]\nport = 80.5\n"), r"server\.port", "expected an integer"),
     (config_with("[server]\nmax_clients = 0\n"), r"server\.max_clients", "positive"),
+    (config_with("[server]\nhost = \"localhost:8888\"\n"), r"server\.host", "without a port"),
     (
         config_with("[server]\nidle_connection_timeout = 0\n"),
         r"server\.idle_connection_timeout",

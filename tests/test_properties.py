@@ -87,7 +87,9 @@ def test_parse_symbol_list_any_value(value: Any) -> None:
     except InvalidRequest as error:
         items = [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
         message = str(error)
-        assert message.startswith(("invalid symbols ", "invalid symbol ", "unknown symbol "))
+        assert message.startswith(
+            ("invalid symbols ", "invalid symbol ", "unknown symbol ", 'missing "symbols"')
+        )
         if message.startswith("unknown symbol "):
             assert_names_value(error, *items)
         return

@@ -149,7 +149,7 @@ ERROR_CASES = [
     ('{"type": "subscribe", "symbols": ["NOPE"]}', "unknown symbol 'NOPE'"),
     ('{"type": "subscribe", "symbols": "AAPL"}', "invalid symbols 'AAPL': expected a non-empty list"),
     ('{"type": "subscribe", "symbols": []}', "expected a non-empty list"),
-    ('{"type": "subscribe"}', "invalid symbols None"),
+    ('{"type": "subscribe"}', 'missing "symbols"'),
     ('{"type": "subscribe", "symbols": [1]}', "invalid symbol 1"),
     ('{"type": "unsubscribe", "symbols": ["NOPE"]}', "unknown symbol 'NOPE'"),
     ('{"type": "subscribe", "symbols": ["KO"], "cursor": 3}', "invalid epoch None"),

@@ -30,6 +30,7 @@ class SymbolsHandler(JsonHandler):
             {
                 "symbols": symbol_entries(self.context.config, entitlement),
                 "version": self.context.hub.symbols_version,
+                "restricted": entitlement is not None,
                 "feed": {
                     "mode": self.context.config.feed.mode,
                     "day": feed.current_day() if feed is not None else None,

@@ -124,6 +124,8 @@ def configure_logging(level: str) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # The config watcher logs each file change at INFO; the reload itself is logged by ticker.
+    logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 
 def run_check_config(args: argparse.Namespace) -> int:
@@ -196,7 +198,7 @@ def run_serve(args: argparse.Namespace) -> int:
     try:
         sockets = bind_listening_sockets(host, port)
     except OSError as exc:
-        _log_listen_error(exc, f"{host}:{port}")
+        _log_listen_error(exc, f"{host}:{port}", config.source)
         return EXIT_ERROR
     return run_processes(
         args.processes, lambda: asyncio.run(serve(config, host, port, path, sockets))
@@ -258,7 +260,7 @@ async def _run_until_stopped(
     try:
         server.start(run_feed=node is None, sockets=sockets)
     except OSError as exc:
-        _log_listen_error(exc, f"{server.host}:{server.requested_port}")
+        _log_listen_error(exc, f"{server.host}:{server.requested_port}", config.source)
         if node is not None:
             await node.stop()
         return EXIT_ERROR
@@ -273,7 +275,7 @@ async def _run_until_stopped(
     return EXIT_OK
 
 
-def _log_listen_error(exc: OSError, where: str) -> None:
+def _log_listen_error(exc: OSError, where: str, source: str) -> None:
     if exc.errno == errno.EADDRINUSE:
         logger.error(
             "cannot listen on %s: the port is already in use; "
@@ -281,7 +283,12 @@ def _log_listen_error(exc: OSError, where: str) -> None:
             where,
         )
     else:
-        logger.error("cannot listen on %s: %s", where, exc.strerror or exc)
+        logger.error(
+            "cannot listen on %s: %s; check server.host in %s or --host",
+            where,
+            exc.strerror or exc,
+            source,
+        )
 
 
 @contextlib.contextmanager

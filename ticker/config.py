@@ -7,6 +7,7 @@ default in force. Durations are seconds, sizes are counts of items unless a name
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 import tomllib
@@ -293,6 +294,12 @@ class _Validator:
     def check_server(self, server: ServerConfig, name: str) -> None:
         if not server.host:
             raise self.fail(f"{name}.host", "expected a host name or address, got an empty string")
+        if ":" in server.host and not _is_ipv6(server.host):
+            raise self.fail(
+                f"{name}.host",
+                f"expected a host name or address without a port, got {server.host!r}; "
+                "set the port in server.port",
+            )
         if not 0 <= server.port <= 65535:
             raise self.fail(f"{name}.port", f"expected a port from 0 to 65535, got {server.port}")
         self.require_positive(server.max_clients, f"{name}.max_clients")
@@ -529,3 +536,11 @@ def _describe(value: Any) -> str:
     if isinstance(value, (dict, list)):
         return kind
     return f"{kind} ({value!r})"
+
+
+def _is_ipv6(text: str) -> bool:
+    try:
+        ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return True

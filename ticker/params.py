@@ -65,6 +65,8 @@ def parse_symbol_list(
 
     ``entitlement`` and ``max_count`` apply as in parse_symbols.
     """
+    if value is None:
+        raise InvalidRequest('missing "symbols": expected a non-empty list such as ["AAPL", "MSFT"]')
     if not isinstance(value, list) or not value:
         raise InvalidRequest(
             f'invalid symbols {shorten(value)}: expected a non-empty list such as ["AAPL", "MSFT"]'

@@ -20,6 +20,7 @@ from ticker.bench.runner import (
     ClockOffset,
     Progress,
     TransportRun,
+    check_key_sees_all,
     close_clients,
     estimate_clock_offset,
     measure,
@@ -27,6 +28,7 @@ from ticker.bench.runner import (
 )
 from ticker.bench.server import ServerProcess, bench_config
 from ticker.clients.base import ClientClosed
+from ticker.transports.registry import discover_transports
 
 DEFAULT_TRANSPORTS = "websocket,sse,longpoll,poll"
 EXIT_USAGE = 2
@@ -99,6 +101,13 @@ def validate(args: argparse.Namespace) -> str | None:
         return f"invalid --clients {args.clients}: expected 1 or more"
     if not args.transports:
         return f"invalid --transports {args.raw_transports!r}: expected names such as websocket,poll"
+    registered = discover_transports()
+    unknown = [name for name in args.transports if name not in registered]
+    if unknown:
+        return (
+            f"invalid --transports {args.raw_transports!r}: unknown transport {unknown[0]!r}; "
+            f"registered: {', '.join(sorted(registered))}"
+        )
     if args.duration <= 0:
         return f"invalid --duration {args.duration:g}: expected seconds above 0"
     if args.warmup < 0:
@@ -163,6 +172,7 @@ async def run_bench(args: argparse.Namespace) -> dict[str, Any]:
                 f"transports not enabled on {base_url}: {', '.join(unknown)}; "
                 f"enabled: {', '.join(available)}"
             )
+        await check_key_sees_all(base_url, args.key)
         offset = await estimate_clock_offset(base_url)
         groups = [args.transports] if args.concurrent else [[name] for name in args.transports]
         for group in groups:

@@ -65,29 +65,45 @@ async def estimate_clock_offset(base_url: str, samples: int = CLOCK_SAMPLES) -> 
     return ClockOffset(offset_ms=best[1], uncertainty_ms=best[0] / 2.0)
 
 
-async def feed_state(base_url: str, key: str | None = None) -> tuple[float | None, int | None]:
-    """Return the feed's last lag in ms and its skipped steps, from ``/api/stats``."""
+async def get_api_json(base_url: str, path: str, key: str | None) -> dict[str, Any]:
+    """Return the JSON body of ``GET path``; raise RuntimeError with the server's reason."""
     connection = HttpConnection(base_url, key)
     try:
-        head, body = await connection.get("/api/stats")
-        if head.status != 200:
-            raise RuntimeError(f"GET /api/stats returned HTTP {head.status}")
-        stats = json.loads(body)
-        return stats.get("feed_lag_ms"), stats.get("feed_skipped_steps")
+        head, body = await connection.get(path)
     finally:
         connection.close()
+    if head.status == 200:
+        result: dict[str, Any] = json.loads(body)
+        return result
+    try:
+        reason = json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        reason = body[:200].decode("utf-8", "replace")
+    hint = ""
+    if head.status == 401:
+        hint = "; the server needs an API key: set TICKER_API_KEY or pass --key"
+    raise RuntimeError(f"GET {path} returned HTTP {head.status}: {reason}{hint}")
+
+
+async def check_key_sees_all(base_url: str, key: str | None) -> None:
+    """Raise RuntimeError when ``key`` may see only some symbols, which the counts cannot allow."""
+    listed = await get_api_json(base_url, "/api/symbols", key)
+    if listed.get("restricted"):
+        raise RuntimeError(
+            f"the API key may see only {len(listed['symbols'])} symbols, and ticker bench counts "
+            'every tick as expected; use a key whose symbols are ["*"]'
+        )
+
+
+async def feed_state(base_url: str, key: str | None = None) -> tuple[float | None, int | None]:
+    """Return the feed's last lag in ms and its skipped steps, from ``/api/stats``."""
+    stats = await get_api_json(base_url, "/api/stats", key)
+    return stats.get("feed_lag_ms"), stats.get("feed_skipped_steps")
 
 
 async def server_cursor(base_url: str, key: str | None = None) -> int:
-    connection = HttpConnection(base_url, key)
-    try:
-        head, body = await connection.get("/api/snapshot")
-        if head.status != 200:
-            raise RuntimeError(f"GET /api/snapshot returned HTTP {head.status}")
-        cursor: int = json.loads(body)["cursor"]
-        return cursor
-    finally:
-        connection.close()
+    cursor: int = (await get_api_json(base_url, "/api/snapshot", key))["cursor"]
+    return cursor
 
 
 @dataclass
