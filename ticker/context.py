@@ -70,9 +70,8 @@ class ServerContext:
     async def catch_up(self, epoch: str | None, cursor: int) -> None:
         """On a backplane node, wait briefly for a cursor that another node has served already.
 
-        Returns at once when there is no backplane or the hub already has ``cursor``.
-        NOTE: long-poll, short poll and SSE call this; a WebSocket resume does not yet, so one
-        that lands on a node a few milliseconds behind gets a reset.
+        Returns at once when there is no backplane or the hub already has ``cursor``. Every
+        transport's resume calls it: long-poll, short poll, SSE and WebSocket.
         """
         hub = self.hub
         if self.backplane is not None and epoch == hub.epoch and cursor > hub.last_seq:

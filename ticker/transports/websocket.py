@@ -111,13 +111,21 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
             "websocket %s connected from %s%s", self.client_id, peer, key_note(self.grant.key_name)
         )
 
-    def on_message(self, message: str | bytes) -> None:
+    async def on_message(self, message: str | bytes) -> None:
+        # Tornado delivers the next message only after this one is handled, so a resume that
+        # waits below keeps the order of the client's messages.
         if self.subscription is None or self.subscription.closed or self.check_slow():
             return
         try:
             data = parse_message(message)
             kind = data.get("type")
             if kind == "subscribe":
+                resume = parse_resume(data.get("epoch"), data.get("cursor"))
+                if resume is not None:
+                    # On a backplane node, another node may have served this cursor already.
+                    await self.context.catch_up(*resume)
+                    if self.subscription.closed:
+                        return
                 self.subscribe(data.get("symbols"), data.get("epoch"), data.get("cursor"))
             elif kind == "unsubscribe":
                 self.unsubscribe(data.get("symbols"))
