@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import tornado.httpserver
+import tornado.netutil
+import tornado.websocket
 
 from cluster import (
     BACKPLANE_CONFIG,
@@ -27,7 +30,10 @@ from cluster import (
     stop_process,
     write_config,
 )
-from conftest import TIME_UNIT, ServerProcess, eventually, start_process, wait_for
+from conftest import SMALL_CONFIG, TIME_UNIT, ServerProcess, eventually, start_process, wait_for
+from ticker.app import make_app, make_hub
+from ticker.config import parse_config
+from ticker.context import ServerContext
 from test_cli import run_ticker
 from ticker.backplane.connection import connect
 from ticker.backplane.node import BackplaneNode
@@ -398,5 +404,49 @@ async def test_node_catches_up_to_cursor(tmp_path: Path, started: Started) -> No
         await wait_for(node.catch_up("feed-1", 99, timeout=0.05))
         assert hub.last_seq == 2
     finally:
+        await node.stop()
+        await client.aclose()
+
+
+@pytest.mark.gen_test(timeout=60 * TIME_UNIT)
+async def test_websocket_resume_waits_for_node(tmp_path: Path, started: Started) -> None:
+    require_redis_server()
+    redis, url = await off_loop(lambda: start_redis(tmp_path))
+    started.add(redis)
+    client = connect(url)
+    config = parse_config(SMALL_CONFIG, source="test-config.toml")
+    hub = make_hub(config)
+    node = BackplaneNode(connect(url), "ticker", hub, history_entries=50)
+    feed_hub = Hub({"AAPL": 100.0}, history_size=50, max_subscribers=5, epoch="feed-1")
+
+    async def append() -> None:
+        batch = feed_hub.publish([PriceUpdate("AAPL", 101.0, 1.0)])
+        assert batch is not None
+        await client.xadd("ticker", encode_batch("feed-1", batch.ticks))  # type: ignore[arg-type]
+
+    await append()
+    await node.start()
+    context = ServerContext(config, hub)
+    context.backplane = node
+    http_server = tornado.httpserver.HTTPServer(make_app(context))
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    http_server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    websocket = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws")
+    try:
+        # The client saw seq 2 on another node; this node has only seq 1 so far.
+        resume = {"type": "subscribe", "symbols": ["*"], "epoch": "feed-1", "cursor": 2}
+        await websocket.write_message(json.dumps(resume))
+        await eventually(lambda: hub.counts().get("websocket") == 1)
+        await append()
+        await append()
+        # The resume waited for seq 2, so the client gets seq 3 and no reset.
+        message = json.loads(await wait_for(websocket.read_message()))
+        assert message["type"] == "ticks"
+        assert [tick["seq"] for tick in message["ticks"]] == [3]
+    finally:
+        websocket.close()
+        http_server.stop()
+        await http_server.close_all_connections()
         await node.stop()
         await client.aclose()
