@@ -96,3 +96,36 @@ async def test_url_brackets_ipv6(config: Config) -> None:
     server = TickerServer(config, "::1", 0)
     server.port = 8888
     assert server.url == "http://[::1]:8888/"
+
+
+@pytest.mark.gen_test(timeout=30 * TIME_UNIT)
+async def test_feed_restart_is_not_a_shutdown(config: Config) -> None:
+    server = TickerServer(config, "127.0.0.1", 0)
+    server.start(run_feed=False)
+    base = server.url.rstrip("/")
+    try:
+        connection = await websocket_connect(f"ws{base[4:]}/ws")
+        await connection.write_message(json.dumps({"type": "subscribe", "symbols": ["*"]}))
+        assert json.loads(await wait_for(connection.read_message()))["type"] == "snapshot"
+        poll = asyncio.ensure_future(
+            AsyncHTTPClient().fetch(f"{base}/long-poll?cursor=0&timeout=10", raise_error=False)
+        )
+        await eventually(lambda: server.hub.counts() == {"websocket": 1, "longpoll": 1})
+
+        # What a backplane node does when the feed restarts with a new epoch.
+        server.hub.restart("new-epoch", 40)
+
+        assert await wait_for(connection.read_message()) is None
+        assert connection.close_code == 1012
+        assert connection.close_reason == (
+            "the feed restarted or its ticks have a gap; resume to get a reset"
+        )
+        connection.close()
+        response = await wait_for(poll)
+        assert response.code == 200
+        body = json.loads(response.body)
+        assert body["reset"] is True
+        assert body["epoch"] == "new-epoch"
+        assert server.context.stats.transport("websocket").disconnects == {"feed_restart": 1}
+    finally:
+        await server.stop()

@@ -46,9 +46,11 @@ class HubFull(TickerError):
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_TRY_AGAIN_LATER = 1013
 
 REASON_SHUTDOWN = "server shutting down"
+REASON_FEED_RESTARTED = "the feed restarted or its ticks have a gap; resume to get a reset"
 REASON_SLOW_CONSUMER = "client too slow: {pending} messages pending"
 REASON_STALLED = "client too slow: nothing read for {seconds:g} s"
 REASON_ADDRESS_LIMIT = "too many {transport} connections from {address}: the limit is {limit}"
@@ -65,3 +67,4 @@ DISCONNECTED_CLIENT = "client"
 DISCONNECTED_SLOW = "slow_consumer"
 DISCONNECTED_SHUTDOWN = "shutdown"
 DISCONNECTED_LOST = "lost"
+DISCONNECTED_RESTART = "feed_restart"

@@ -154,6 +154,16 @@ class SymbolsSubscriber(Subscriber, Protocol):
         """Tell the client about ``change``; runs inside ``Hub.update_symbols``, so never block."""
 
 
+class RestartSubscriber(Subscriber, Protocol):
+    """A subscriber that tells a feed restart apart from a shutdown.
+
+    The method is optional: without it, ``Hub.restart`` calls ``hub_closed`` instead.
+    """
+
+    def hub_restarted(self) -> None:
+        """End the subscription so that the client resumes and gets a reset; never block."""
+
+
 class Subscription:
     """A subscriber's registration with the hub; ``close`` is idempotent."""
 
@@ -421,13 +431,17 @@ class Hub:
         self.closed = True
         self._drop_subscribers()
 
-    def _drop_subscribers(self) -> None:
+    def _drop_subscribers(self, restarted: bool = False) -> None:
         subscriptions = list(self._subscriptions.values())
         self._subscriptions.clear()
         for subscription in subscriptions:
             subscription.closed = True
+            subscriber = subscription.subscriber
+            goodbye = subscriber.hub_closed
+            if restarted:
+                goodbye = getattr(subscriber, "hub_restarted", goodbye)
             try:
-                subscription.subscriber.hub_closed()
+                goodbye()
             except Exception:
                 logger.exception(
                     "closing %s client %s failed", subscription.kind, subscription.client_id
@@ -478,8 +492,8 @@ class Hub:
     def restart(self, epoch: str, last_seq: int) -> None:
         """Continue as epoch ``epoch`` after seq ``last_seq``, as a restarted server would.
 
-        The history is emptied and every subscriber is told ``hub_closed``, so that clients
-        reconnect and resume, which gets them a reset. A new epoch also forgets the latest
+        The history is emptied and every subscriber is told ``hub_restarted`` (``hub_closed``
+        when it has no such method), so that clients resume and get a reset. A new epoch also forgets the latest
         tick per symbol; the same epoch keeps them (a declared gap in the seqs).
         """
         if epoch != self.epoch:
@@ -488,7 +502,7 @@ class Hub:
         self.last_seq = last_seq
         self._floor = last_seq
         self._history = [None] * self.history_size
-        self._drop_subscribers()
+        self._drop_subscribers(restarted=True)
 
 
 def encode_ticks(ticks: Collection[Tick]) -> str:

@@ -45,6 +45,7 @@ WAKE_DATA = "data"
 WAKE_TIMEOUT = "timeout"
 WAKE_GONE = "client disconnected"
 WAKE_SHUTDOWN = "shutdown"
+WAKE_RESTART = "feed restarted"
 
 # Poll outcomes, as the counters name them.
 OUTCOME_DATA = "data"
@@ -141,6 +142,8 @@ class LongPollHandler(JsonHandler):
             self.stats.count_outcome(OUTCOME_GONE)
         elif outcome == WAKE_SHUTDOWN:
             self.reject_unavailable(REASON_SHUTDOWN)
+        elif outcome == WAKE_RESTART:
+            self.answer_reset(symbols, "the feed restarted or its ticks have a gap")
         elif not hub.has_cursor(cursor):
             # The history moved past the cursor before this poll got to run again.
             self.answer_reset(symbols, f"cursor {cursor} fell out of the history while waiting")
@@ -222,6 +225,9 @@ class LongPollHandler(JsonHandler):
 
     def hub_closed(self) -> None:
         self._resolve(WAKE_SHUTDOWN)
+
+    def hub_restarted(self) -> None:
+        self._resolve(WAKE_RESTART)
 
     def symbols_outdated(self) -> bool:
         known = self.known_symbols_version

@@ -22,9 +22,11 @@ from ticker.context import ServerContext
 from ticker.errors import (
     DISCONNECTED_CLIENT,
     DISCONNECTED_LOST,
+    DISCONNECTED_RESTART,
     DISCONNECTED_SHUTDOWN,
     DISCONNECTED_SLOW,
     REASON_ADDRESS_LIMIT,
+    REASON_FEED_RESTARTED,
     REASON_SHUTDOWN,
     REASON_SLOW_CONSUMER,
     REASON_STALLED,
@@ -271,6 +273,10 @@ class SseHandler(JsonHandler):
 
     def hub_closed(self) -> None:
         self.end(REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)
+
+    def hub_restarted(self) -> None:
+        # EventSource reconnects with its Last-Event-ID, which gets it a reset.
+        self.end(REASON_FEED_RESTARTED, DISCONNECTED_RESTART)
 
     def on_connection_close(self) -> None:
         self.end("closed by client", DISCONNECTED_CLIENT)

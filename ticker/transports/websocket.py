@@ -26,13 +26,16 @@ from ticker.context import ServerContext
 from ticker.errors import (
     CLOSE_GOING_AWAY,
     CLOSE_POLICY_VIOLATION,
+    CLOSE_SERVICE_RESTART,
     CLOSE_TRY_AGAIN_LATER,
     DISCONNECTED_CLIENT,
     DISCONNECTED_LOST,
+    DISCONNECTED_RESTART,
     DISCONNECTED_SHUTDOWN,
     DISCONNECTED_SLOW,
     REASON_ADDRESS_LIMIT,
     REASON_CLIENT_CLOSED,
+    REASON_FEED_RESTARTED,
     REASON_SERVER_FULL,
     REASON_SHUTDOWN,
     REASON_SLOW_CONSUMER,
@@ -313,6 +316,9 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
 
     def hub_closed(self) -> None:
         self.disconnect(CLOSE_GOING_AWAY, REASON_SHUTDOWN, DISCONNECTED_SHUTDOWN)
+
+    def hub_restarted(self) -> None:
+        self.disconnect(CLOSE_SERVICE_RESTART, REASON_FEED_RESTARTED, DISCONNECTED_RESTART)
 
     def disconnect(self, code: int, reason: str, kind: str | None = None) -> None:
         """Close with ``code`` and ``reason``; the first reason given is the one logged.

@@ -1,13 +1,14 @@
 import { Transport } from "/static/js/transports/transport.js";
 import { utf8ByteLength, webSocketFrameBytes } from "/static/js/transports/traffic.js";
 
-/** Meaning of the close codes that the ticker server sends. */
+/** Meaning of the close codes, for a close that carries no reason of its own. */
 const CLOSE_REASONS = new Map([
   [1001, "server is shutting down"],
   [1006, "connection lost"],
-  [1008, "client fell too far behind (slow consumer)"],
+  [1008, "closed by the server's policy (slow consumer or too many connections)"],
   [1009, "client message too large"],
   [1011, "server error"],
+  [1012, "the feed restarted"],
   [1013, "server is at its client limit"],
 ]);
 
@@ -15,7 +16,8 @@ function describeClose(event, wasOpen) {
   if (!wasOpen && event.code === 1006) {
     return "cannot connect to server";
   }
-  const meaning = CLOSE_REASONS.get(event.code) || event.reason || "connection closed";
+  // The server's own reason is the most precise, such as which limit a refusal hit.
+  const meaning = event.reason || CLOSE_REASONS.get(event.code) || "connection closed";
   return `${meaning} (close code ${event.code})`;
 }
 
