@@ -14,8 +14,9 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Coroutine, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from ticker.app import enabled_transports
 from ticker.backplane import command as backplane_command
@@ -267,12 +268,21 @@ async def _run_until_stopped(
     if reloader is not None:
         reloader.start()
     await stop_requested.wait()
+    # Each part gets a bounded time to stop, so that one stuck part cannot keep the process up.
+    timeout = config.server.shutdown_timeout
     if reloader is not None:
-        await reloader.stop()
+        await _stop_within(reloader.stop(), "the config watcher", timeout)
     if node is not None:
-        await node.stop()
+        await _stop_within(node.stop(), "the backplane reader", timeout)
     await server.stop()
     return EXIT_OK
+
+
+async def _stop_within(stopping: Coroutine[Any, Any, None], part: str, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(stopping, timeout)
+    except TimeoutError:
+        logger.warning("%s did not stop within %g s; stopping without it", part, timeout)
 
 
 def _log_listen_error(exc: OSError, where: str, source: str) -> None:
