@@ -227,7 +227,17 @@ class ServerProcess:
         """Send ``signum`` and return the exit status, once all output is read."""
         if self.process.poll() is None:
             self.process.send_signal(signum)
-        status = self.process.wait(timeout)
+        try:
+            status = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # Show what the process was doing, then make sure it ends.
+            self.process.kill()
+            self.process.wait(timeout)
+            self.reader.join(timeout)
+            raise AssertionError(
+                f"{' '.join(map(str, self.process.args))} did not exit within {timeout} s of signal "
+                f"{signum}; its output:\n{''.join(self.lines)}"
+            ) from None
         self.reader.join(timeout)
         assert self.process.stdout is not None
         self.process.stdout.close()
