@@ -155,7 +155,7 @@ class SymbolsSubscriber(Subscriber, Protocol):
 
 
 class RestartSubscriber(Subscriber, Protocol):
-    """A subscriber that tells a feed restart apart from a shutdown.
+    """A subscriber that distinguishes a feed restart from a shutdown.
 
     The method is optional: without it, ``Hub.restart`` calls ``hub_closed`` instead.
     """
@@ -492,7 +492,7 @@ class Hub:
     def restart(self, epoch: str, last_seq: int) -> None:
         """Continue as epoch ``epoch`` after seq ``last_seq``, as a restarted server would.
 
-        The history is emptied and every subscriber is told ``hub_restarted`` (``hub_closed``
+        The history is emptied and every subscriber gets ``hub_restarted`` (``hub_closed``
         when it has no such method), so that clients resume and get a reset. A new epoch also forgets the latest
         tick per symbol; the same epoch keeps them (a declared gap in the seqs).
         """

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ticker.errors import REASON_SLOW_CONSUMER, REASON_STALLED
 from ticker.hub import Tick
 
 
@@ -46,3 +47,23 @@ class HeldTicks:
         self._latest.clear()
         self.replaced = 0
         return result
+
+
+def slow_consumer_reason(
+    pending_writes: int,
+    max_pending: int,
+    unsent_since: float | None,
+    now: float,
+    timeout: float,
+) -> str | None:
+    """Return why a client counts as a slow consumer, or None while it keeps up.
+
+    It is slow with ``max_pending`` writes unflushed (replies and replays, which never
+    conflate), or when its buffer has held unsent data since ``unsent_since`` for more than
+    ``timeout`` seconds.
+    """
+    if pending_writes >= max_pending:
+        return REASON_SLOW_CONSUMER.format(pending=pending_writes)
+    if unsent_since is not None and now - unsent_since > timeout:
+        return REASON_STALLED.format(seconds=timeout)
+    return None

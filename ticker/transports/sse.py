@@ -28,8 +28,6 @@ from ticker.errors import (
     REASON_ADDRESS_LIMIT,
     REASON_FEED_RESTARTED,
     REASON_SHUTDOWN,
-    REASON_SLOW_CONSUMER,
-    REASON_STALLED,
     REFUSED_ADDRESS_LIMIT,
     REFUSED_BAD_REQUEST,
     REFUSED_SERVER_FULL,
@@ -43,7 +41,7 @@ from ticker.http import JsonHandler
 from ticker.params import parse_event_id, parse_symbols
 from ticker.resources import web_root
 from ticker.transports.base import Route, Transport
-from ticker.transports.conflation import HeldTicks
+from ticker.transports.conflation import HeldTicks, slow_consumer_reason
 
 logger = logging.getLogger("ticker.transports.sse")
 
@@ -208,14 +206,14 @@ class SseHandler(JsonHandler):
     def check_slow(self) -> bool:
         """End the stream of a slow consumer and return True, or return False."""
         settings = self.context.config.sse
-        if self.pending_writes >= settings.max_pending_messages:
-            reason = REASON_SLOW_CONSUMER.format(pending=self.pending_writes)
-        elif (
-            self.unsent_since is not None
-            and self.context.hub.clock() - self.unsent_since > settings.slow_consumer_timeout
-        ):
-            reason = REASON_STALLED.format(seconds=settings.slow_consumer_timeout)
-        else:
+        reason = slow_consumer_reason(
+            self.pending_writes,
+            settings.max_pending_messages,
+            self.unsent_since,
+            self.context.hub.clock(),
+            settings.slow_consumer_timeout,
+        )
+        if reason is None:
             return False
         self.end(reason, DISCONNECTED_SLOW)
         return True

@@ -38,8 +38,6 @@ from ticker.errors import (
     REASON_FEED_RESTARTED,
     REASON_SERVER_FULL,
     REASON_SHUTDOWN,
-    REASON_SLOW_CONSUMER,
-    REASON_STALLED,
     REFUSED_ADDRESS_LIMIT,
     REFUSED_BAD_REQUEST,
     REFUSED_SERVER_FULL,
@@ -53,7 +51,7 @@ from ticker.params import parse_message, parse_symbol_list, shorten
 from ticker.resources import web_root
 from ticker.stats import websocket_frame_size
 from ticker.transports.base import Route, Transport
-from ticker.transports.conflation import HeldTicks
+from ticker.transports.conflation import HeldTicks, slow_consumer_reason
 
 logger = logging.getLogger("ticker.transports.websocket")
 
@@ -262,14 +260,14 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
     def check_slow(self) -> bool:
         """Disconnect a slow consumer and return True, or return False."""
         settings = self.context.config.websocket
-        if self.pending_writes >= settings.max_pending_messages:
-            reason = REASON_SLOW_CONSUMER.format(pending=self.pending_writes)
-        elif (
-            self.unsent_since is not None
-            and self.context.hub.clock() - self.unsent_since > settings.slow_consumer_timeout
-        ):
-            reason = REASON_STALLED.format(seconds=settings.slow_consumer_timeout)
-        else:
+        reason = slow_consumer_reason(
+            self.pending_writes,
+            settings.max_pending_messages,
+            self.unsent_since,
+            self.context.hub.clock(),
+            settings.slow_consumer_timeout,
+        )
+        if reason is None:
             return False
         self.disconnect(CLOSE_POLICY_VIOLATION, reason, DISCONNECTED_SLOW)
         return True
