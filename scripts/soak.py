@@ -529,7 +529,7 @@ def report(args: argparse.Namespace, run: Run, server: Server, status: int,
     for record in [run.reference, *run.records]:
         missing, repeated = missing_and_repeated(record, symbol_of)
         conflated += record.conflated
-        # Ticks the server replaced and said so (conflation) are not lost; any others are.
+        # Ticks that the server replaced and reported as conflated are not lost; any others are.
         if len(missing) > record.conflated or repeated:
             failed.append(
                 f"{record.name}: {len(missing)} ticks missing (first {missing[:5]}), "

@@ -156,7 +156,7 @@ class LogGuard(logging.Handler):
         super().__init__(level=logging.WARNING)
         self.records: list[logging.LogRecord] = []
         # The test configs tick every 10 ms, which a busy 2-core machine cannot always keep up
-        # with; the feed's warning about it says nothing about the code under test.
+        # with; the feed's warning about it is unrelated to the code under test.
         self.expected: list[re.Pattern[str]] = [re.compile(r"^feed is .* behind; skipped")]
 
     def emit(self, record: logging.LogRecord) -> None:

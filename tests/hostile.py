@@ -53,7 +53,7 @@ async def exchange(port: int, request: bytes, timeout: float = 5 * TIME_UNIT) ->
 
 
 def get(target: bytes, *headers: bytes) -> bytes:
-    """Build ``GET target`` that asks the server to close the connection after responding."""
+    """Build ``GET target`` that requests the server to close the connection after responding."""
     lines = [b"GET " + target + b" HTTP/1.1", b"Host: 127.0.0.1", *headers, b"Connection: close"]
     return b"\r\n".join(lines) + b"\r\n\r\n"
 

@@ -263,7 +263,7 @@ async def test_feed_restart_resets_clients(tmp_path: Path, started: Started) -> 
 
     assert await off_loop(backplane.feed.stop) == 0
     started.add(await off_loop(lambda: start_feed(tmp_path, backplane.config, backplane.url)))
-    # The new feed numbers from 1 in a new epoch; every client is told with a reset.
+    # The new feed numbers from 1 in a new epoch; every client gets a reset.
     await asyncio.gather(*(tracker.receive_until(30, resets=1) for tracker in trackers))
     for tracker in trackers:
         assert tracker.resets == 1, tracker.name
@@ -302,7 +302,7 @@ async def test_redis_lost_and_back_without_gap(tmp_path: Path, started: Started)
 
 @pytest.mark.gen_test(timeout=90 * TIME_UNIT)
 async def test_redis_lost_too_long_declares_gap(tmp_path: Path, started: Started) -> None:
-    # The stream, and so the feed's queue, holds 10 batches: 0.2 s of ticks.
+    # The stream, and so the feed's queue, contains at most 10 batches: 0.2 s of ticks.
     short_history = BACKPLANE_CONFIG.replace("history_size = 300", "history_size = 30")
     backplane = await start_backplane(tmp_path, started, short_history)
     feed, node, trackers = backplane.feed, backplane.node, backplane.trackers

@@ -104,7 +104,7 @@ async def test_waiting_polls_over_address_limit_are_429(
     assert response.headers["Retry-After"] == "1"
     assert "the limit is 2" in body(response)["error"]
 
-    # A poll answered at once holds no place, so it is never refused.
+    # A poll that gets its response at once takes no place, so the limit never rejects it.
     publisher.publish({"AAPL": 101.0})
     for poll in polls:
         assert (await poll).code == 200
@@ -159,7 +159,7 @@ async def test_proxy_headers_name_each_client() -> None:
     server = TickerServer(config, "127.0.0.1", 0)
     server.start(run_feed=False)
     try:
-        # Behind a proxy every client shares the proxy's address; X-Real-IP tells them apart.
+        # Behind a proxy every client shares the proxy's address; X-Real-IP distinguishes them.
         base = server.url.rstrip("/")
         connections = [await open_ws(base, f"192.0.2.{index}") for index in range(3)]
         await eventually(lambda: server.hub.counts().get("websocket") == 3)

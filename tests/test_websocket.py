@@ -357,7 +357,7 @@ async def test_stalled_client_is_conflated_then_disconnected(
         if stats.conflated:
             break
     assert stats.conflated, "the stalled client's writes never backed up"
-    # From now on the stalled client holds one tick per symbol, whatever is published.
+    # From now on the server keeps at most one tick per symbol for the stalled client, whatever is published.
     for _ in range(2_000):
         publish()
         await asyncio.sleep(0)
@@ -386,7 +386,7 @@ async def test_unread_replies_disconnect_client(
     log_guard.expect(r"client too slow: 4 messages pending")
     stalled = await open_stalled_client(http_port)
     await eventually(lambda: subscribers(hub) == 1)
-    # A client that asks for the time without reading the answers: each one waits unsent.
+    # A client that requests the time without reading the replies: each reply waits unsent.
     loop = asyncio.get_running_loop()
     try:
         for _ in range(20_000):  # bounded; the server gives up after a few hundred kilobytes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ticker.config import Config
@@ -55,6 +55,26 @@ def symbol_entries(config: Config, entitlement: Symbols = None) -> list[dict[str
         for entry in config.symbols
         if entitlement is None or entry.symbol in entitlement
     ]
+
+
+def render_symbols_change(
+    change: SymbolChange,
+    config: Config,
+    entitlement: Symbols,
+    transport: str,
+    frame: Callable[[str], str],
+) -> str:
+    """Return ``change`` as ``transport``'s message, built by ``frame`` from the JSON body.
+
+    Clients without a restricted key share one message per transport. A restricted key gets a
+    message of its own that names only the symbols it may see.
+    """
+    if entitlement is None:
+        message = change.rendered.get(transport)
+        if message is None:
+            message = change.rendered[transport] = frame(symbols_change_json(config, change))
+        return message
+    return frame(symbols_change_json(config, change, entitlement))
 
 
 def symbols_change_json(config: Config, change: SymbolChange, entitlement: Symbols = None) -> str:

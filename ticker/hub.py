@@ -493,8 +493,8 @@ class Hub:
         """Continue as epoch ``epoch`` after seq ``last_seq``, as a restarted server would.
 
         The history is emptied and every subscriber gets ``hub_restarted`` (``hub_closed``
-        when it has no such method), so that clients resume and get a reset. A new epoch also forgets the latest
-        tick per symbol; the same epoch keeps them (a declared gap in the seqs).
+        when it has no such method), so that clients resume and get a reset. A new epoch also
+        clears the latest tick per symbol. The same epoch keeps them (a declared gap in the seqs).
         """
         if epoch != self.epoch:
             self._latest.clear()

@@ -8,7 +8,7 @@ from collections import Counter
 class AddressLimits:
     """Counts the connections each (transport, address) has open, and rejects past ``limit``.
 
-    An entry is dropped when its count returns to zero, so the table only holds the addresses
+    An entry is dropped when its count returns to zero, so the table only contains the addresses
     that have something open.
     """
 

@@ -23,7 +23,7 @@ def run_processes(count: int, child: Callable[[], int]) -> int:
 
     Call it before any event loop exists: a child must start its own. When a child exits
     before the parent was asked to stop, the parent stops the others and returns 1, so that
-    a service manager sees the failure. Otherwise the parent returns 0 once every child has
+    a service manager detects the failure. Otherwise the parent returns 0 once every child has
     exited with 0 or was ended by the signal it passed on, and 1 if one failed.
     """
     stopping = False

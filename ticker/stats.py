@@ -37,7 +37,7 @@ class TransportStats:
     disconnects: dict[str, int] = field(default_factory=dict)
     """Connections ended, by kind: ``client``, ``slow_consumer``, ``shutdown``, ..."""
     outcomes: dict[str, int] = field(default_factory=dict)
-    """How polls ended: ``data``, ``empty``, ``reset``, ``gone``, ``unavailable``."""
+    """Poll outcomes, by kind: ``data``, ``empty``, ``reset``, ``gone``, ``unavailable``."""
     delay_counts: list[int] = field(default_factory=lambda: [0] * (len(DELAY_BUCKETS_MS) + 1))
     delay_total_ms: float = 0.0
     """Sum of the delays in ``delay_counts``, for the histogram's mean."""

@@ -67,7 +67,7 @@ def connect(url: str) -> redis.asyncio.Redis:
 
 
 async def check_reachable(client: redis.asyncio.Redis, url: str) -> None:
-    """Raise BackplaneError naming the URL when Redis does not answer a PING."""
+    """Raise BackplaneError naming the URL when Redis does not respond to a PING."""
     try:
         await client.ping()
     except RedisError as exc:
@@ -91,7 +91,7 @@ class Outage:
         return self.since is not None
 
     async def retry_later(self, exc: Exception, consequence: str, *args: object) -> None:
-        """Log the first failure at WARNING (``consequence % args`` says what happens
+        """Log the first failure at WARNING (``consequence % args`` describes what happens
         meanwhile) and later ones at DEBUG, then wait the backoff before the next attempt."""
         if self.since is None:
             self.since = time.monotonic()

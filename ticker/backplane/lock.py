@@ -12,7 +12,7 @@ LOCK_TTL = 10.0
 """Seconds a lock lasts without renewal; a killed feed's successor waits at most this long."""
 
 # Renew the expiry if the key is ours, take it again if it vanished (Redis lost its data or the
-# key expired while Redis was unreachable), and report failure if another feed holds it.
+# key expired while Redis was unreachable), and report failure if another feed owns it.
 RENEW_SCRIPT = """
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then
@@ -52,13 +52,13 @@ class FeedLock:
         return max(1, round(self.ttl * 1000))
 
     async def acquire(self) -> None:
-        """Take the lock; raise FeedLockHeld when another feed holds it."""
+        """Take the lock; raise FeedLockHeld when another feed owns it."""
         if await self.client.set(self.key, self.owner, nx=True, px=self.ttl_ms):
             return
         holder: str | None = await self.client.get(self.key)  # type: ignore[assignment]
         remaining_ms = await self.client.pttl(self.key)
         raise FeedLockHeld(
-            f"another feed (epoch {holder}) is publishing to this stream: it holds the lock "
+            f"another feed (epoch {holder}) is publishing to this stream: it owns the lock "
             f"key {self.key!r} ({max(0, remaining_ms) / 1000:.1f} s left, renewed while that "
             f"feed runs, gone within {self.ttl:g} s of it stopping). Stop the other feed, or "
             "give this one another [backplane] stream"

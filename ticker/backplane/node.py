@@ -202,7 +202,7 @@ class BackplaneNode:
 
         Another node may have read the stream a little sooner and given a client this cursor
         already. Without the wait, this node would take the cursor for one ahead of its newest
-        seq and answer with a reset.
+        seq and respond with a reset.
         """
         hub = self.follower.hub
         deadline = asyncio.get_running_loop().time() + timeout

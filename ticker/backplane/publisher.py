@@ -45,7 +45,8 @@ class StreamPublisher:
         self.stream = stream
         self.epoch = epoch
         self.max_length = max_length
-        self.pending: collections.deque[Batch] = collections.deque()
+        # deliver() drops the oldest batch itself, to count and log it, before maxlen would.
+        self.pending: collections.deque[Batch] = collections.deque(maxlen=max_pending)
         self.max_pending = max_pending
         self.appended_batches = 0
         self.dropped_ticks = 0

@@ -2,7 +2,7 @@
 
 One process runs every client on one event loop. Each client subscribes to all symbols, so it
 must see every seq in the measurement window: what it lacks is missing (or conflated, when the
-server says so), what it sees twice is duplicated. A client that loses its connection
+server reports it), what it sees twice is duplicated. A client that loses its connection
 reconnects with backoff and resumes from its cursor. The window opens after the warm-up and closes after the duration; clients then get
 a few seconds to catch up with the window's last seq before they are closed.
 """

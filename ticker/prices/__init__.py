@@ -1,2 +1,2 @@
-"""Where prices come from: the simulated and replayed price sources, update timing, quotes,
-daily-price files and their calibration. ``ticker.feed`` turns them into published batches."""
+"""The sources of prices: simulation and replay, update timing, quotes, daily-price files and
+their calibration. ``ticker.feed`` turns them into published batches."""

@@ -16,7 +16,7 @@ import tornado.ioloop
 import tornado.iostream
 
 from ticker.access import key_note
-from ticker.api import snapshot_body, symbols_change_json
+from ticker.api import render_symbols_change, snapshot_body
 from ticker.clients.sse import SseClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -199,7 +199,7 @@ class SseHandler(JsonHandler):
         self.send_event("ticks", cursor, ticks_data(cursor, encode_ticks(ticks), replaced), ticks)
 
     def unsent(self) -> bool:
-        """Whether the connection's buffer still contains data that the client has not read."""
+        """Return whether the connection's buffer still contains data that the client has not read."""
         stream = getattr(self.request.connection, "stream", None)
         return stream is not None and stream.writing()
 
@@ -259,14 +259,13 @@ class SseHandler(JsonHandler):
 
     def symbols_changed(self, change: SymbolChange) -> None:
         # No id line: EventSource keeps the last ticks event's id for a resume.
-        # Clients with a restricted key get an event of their own, never the shared one.
-        entitlement = self.grant.symbols
-        text = change.rendered.get(NAME) if entitlement is None else None
-        if text is None:
-            data = symbols_change_json(self.context.config, change, entitlement)
-            text = f"event: symbols\ndata: {data}\n\n"
-            if entitlement is None:
-                change.rendered[NAME] = text
+        text = render_symbols_change(
+            change,
+            self.context.config,
+            self.grant.symbols,
+            NAME,
+            lambda data: f"event: symbols\ndata: {data}\n\n",
+        )
         self.send_raw(text)
 
     def hub_closed(self) -> None:

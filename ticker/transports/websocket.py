@@ -20,7 +20,7 @@ from typing import Any
 import tornado.websocket
 
 from ticker.access import OPEN, admit, key_note
-from ticker.api import snapshot_body, symbols_change_json
+from ticker.api import render_symbols_change, snapshot_body
 from ticker.clients.websocket import WebSocketClient
 from ticker.context import ServerContext
 from ticker.errors import (
@@ -252,7 +252,7 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
         self.send(ticks_message(cursor, encode_ticks(ticks), replaced), ticks)
 
     def unsent(self) -> bool:
-        """Whether the connection's buffer still contains data that the client has not read."""
+        """Return whether the connection's buffer still contains data that the client has not read."""
         connection = self.ws_connection
         stream = getattr(connection, "stream", None)
         return stream is not None and stream.writing()
@@ -302,14 +302,13 @@ class WebSocketHandler(tornado.websocket.WebSocketHandler):
                 self.send_held()
 
     def symbols_changed(self, change: SymbolChange) -> None:
-        # Clients with a restricted key get a message of their own, never the shared one.
-        entitlement = self.grant.symbols
-        message = change.rendered.get(NAME) if entitlement is None else None
-        if message is None:
-            body = symbols_change_json(self.context.config, change, entitlement)
-            message = f'{{"type":"symbols",{body[1:]}'
-            if entitlement is None:
-                change.rendered[NAME] = message
+        message = render_symbols_change(
+            change,
+            self.context.config,
+            self.grant.symbols,
+            NAME,
+            lambda body: f'{{"type":"symbols",{body[1:]}',
+        )
         self.send(message)
 
     def hub_closed(self) -> None:

@@ -36,7 +36,7 @@ export function keepKeyInLinks(links) {
 /** A 401 or 403 response: retrying without another key would only repeat it. */
 export class AccessDeniedError extends Error {}
 
-/** Throws an AccessDeniedError that tells the user how to pass a key when `response` is 401 or 403. */
+/** Throws an AccessDeniedError that explains to the user how to pass a key when `response` is 401 or 403. */
 export async function checkAccess(response) {
   if (response.status !== 401 && response.status !== 403) {
     return;
